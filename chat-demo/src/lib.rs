@@ -1,0 +1,1 @@
+//! The chat showcase (server, client, load generator); built in a later issue.

@@ -1,0 +1,609 @@
+//! The hub: one per OS thread, it runs green threads until they park, and waits on the reactor
+//! when none can run.
+//!
+//! ```text
+//!            resume                    suspend (park / yield / finish)
+//!   hub loop ──────────► green thread ─────────────────────────────────► hub loop
+//!      │                                                                    │
+//!      ├─ run up to BATCH runnable green threads from the run queue ◄───────┘
+//!      ├─ drain the remote queue (wakes and spawns from other threads)
+//!      ├─ poll the reactor: wait for I/O, the next timer or a remote wake
+//!      │  (or just peek, when green threads are still runnable)
+//!      └─ wake the green threads whose timers are due
+//! ```
+//!
+//! Everything here is touched only by the hub's own OS thread, except [`HubShared`], which is
+//! how other threads reach it.
+
+use crate::reactor::{Events, Poller, Waker};
+use crate::runtime::RuntimeShared;
+use crate::stack::{self, RunningStack, StackPool};
+use crate::task::Task;
+use crate::timer::{TimerHeap, TimerId};
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many green threads run before the hub looks at remote wakes, timers and I/O again, so
+/// that a crowd of busy green threads cannot starve the outside world.
+const BATCH: usize = 61;
+
+pub(crate) type GreenCoroutine = Coroutine<(), (), (), DefaultStack>;
+type HubYielder = Yielder<(), ()>;
+
+/// Work that other threads hand to a hub.
+pub(crate) enum Remote {
+    /// Make this (parked) green thread runnable.
+    Wake(Arc<Task>),
+    /// Start a green thread on this hub (`spawn_on`).
+    Spawn(Box<dyn FnOnce(&Hub) + Send>),
+}
+
+/// Runtime-wide facts that decide whether anything can still happen.
+pub(crate) struct Liveness {
+    hubs: usize,
+    idle_hubs: AtomicUsize,
+    /// Per hub: live [`GreenThread`](crate::GreenThread) handles to its green threads.
+    external_wakers: Box<[PaddedCounter]>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) deadlock: AtomicBool,
+    main_waker: Waker,
+}
+
+#[repr(align(128))]
+struct PaddedCounter(AtomicUsize);
+
+impl Liveness {
+    pub(crate) fn new(hubs: usize, main_waker: Waker) -> Liveness {
+        Liveness {
+            hubs,
+            idle_hubs: AtomicUsize::new(0),
+            external_wakers: (0..hubs).map(|_| PaddedCounter(AtomicUsize::new(0))).collect(),
+            shutdown: AtomicBool::new(false),
+            deadlock: AtomicBool::new(false),
+            main_waker,
+        }
+    }
+
+    /// Every hub is idle and nobody holds a handle that could wake a green thread: the main
+    /// green thread can never run again. Tell the main hub.
+    fn check_deadlock(&self) {
+        let all_idle = self.idle_hubs.load(Ordering::SeqCst) == self.hubs;
+        let no_wakers = self.external_wakers.iter().all(|c| c.0.load(Ordering::SeqCst) == 0);
+        if all_idle && no_wakers && !self.deadlock.swap(true, Ordering::SeqCst) {
+            // A failed wake leaves the main hub asleep; nothing better can be done from here.
+            let _ = self.main_waker.wake();
+        }
+    }
+}
+
+/// The part of a hub that other threads use to hand it work.
+pub(crate) struct HubShared {
+    pub(crate) index: usize,
+    remote: Mutex<Vec<Remote>>,
+    /// Set when `remote` has work the hub has not drained yet; deduplicates eventfd writes.
+    notified: AtomicBool,
+    /// Set while the hub is (about to be) asleep in the poller.
+    sleeping: AtomicBool,
+    /// Set while the hub has nothing at all to do (see `Liveness`).
+    idle: AtomicBool,
+    waker: Waker,
+    pub(crate) liveness: Arc<Liveness>,
+}
+
+impl HubShared {
+    pub(crate) fn new(index: usize, waker: Waker, liveness: Arc<Liveness>) -> HubShared {
+        HubShared {
+            index,
+            remote: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            waker,
+            liveness,
+        }
+    }
+
+    pub(crate) fn push_remote(&self, work: Remote) {
+        // Leave the idle state before the work is visible, so that no deadlock check can see
+        // this hub idle while it has work to do.
+        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+            self.liveness.idle_hubs.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.remote.lock().unwrap_or_else(|e| e.into_inner()).push(work);
+        if !self.notified.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst) {
+            // A failed eventfd write cannot be reported to the waker; the hub still sees
+            // `notified` the next time it wakes for any other reason.
+            let _ = self.waker.wake();
+        }
+    }
+
+    pub(crate) fn wake_up(&self) {
+        let _ = self.waker.wake();
+    }
+
+    pub(crate) fn external_waker_added(&self) {
+        self.liveness.external_wakers[self.index].0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn external_waker_dropped(&self) {
+        if self.liveness.external_wakers[self.index].0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.liveness.check_deadlock();
+        }
+    }
+}
+
+struct Slot {
+    task: Arc<Task>,
+    /// `None` while the coroutine is running (the hub holds it on its own stack).
+    coroutine: Option<GreenCoroutine>,
+    running: RunningStack,
+}
+
+/// The green thread that is running on this hub.
+#[derive(Clone, Copy)]
+struct Current {
+    key: u32,
+    task: *const Task,
+}
+
+/// A hub: everything that belongs to one OS thread.
+pub(crate) struct Hub {
+    pub(crate) shared: Arc<HubShared>,
+    pub(crate) runtime: Arc<RuntimeShared>,
+    run_queue: RefCell<VecDeque<u32>>,
+    slots: RefCell<Vec<Option<Slot>>>,
+    free_slots: RefCell<Vec<u32>>,
+    live_tasks: Cell<usize>,
+    timers: RefCell<TimerHeap>,
+    poller: Poller,
+    events: RefCell<Events>,
+    stacks: RefCell<StackPool>,
+    current: Cell<Option<Current>>,
+    yielder: Cell<*const HubYielder>,
+    /// Descriptors with a parked waiter; a hub with any is not idle.
+    io_waiters: Cell<usize>,
+    /// Descriptors registered with the poller; when zero, the hub skips non-blocking polls.
+    io_registered: Cell<usize>,
+    shutting_down: Cell<bool>,
+    main_key: Cell<Option<u32>>,
+    main_done: Cell<bool>,
+}
+
+thread_local! {
+    /// The hub running on this OS thread, set for the duration of `Hub::run_loop`.
+    static CURRENT_HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Calls `f` with this thread's hub, or returns `None` outside any hub.
+#[inline]
+pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    let hub = CURRENT_HUB.with(|h| h.get());
+    if hub.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT_HUB is non-null only inside `Hub::enter`, whose guard clears it before the
+    // hub is dropped; the hub does not move while entered (it is borrowed by `enter`).
+    Some(f(unsafe { &*hub }))
+}
+
+/// The running green thread's header, if called from a green thread.
+pub(crate) fn current_task() -> Option<Arc<Task>> {
+    with_hub(|hub| hub.current_task_arc()).flatten()
+}
+
+/// Makes a task whose `notify` returned true runnable.
+pub(crate) fn schedule(task: &Arc<Task>) {
+    let local = with_hub(|hub| {
+        if Arc::ptr_eq(&hub.shared, &task.hub) {
+            hub.run_queue.borrow_mut().push_back(task.key());
+            true
+        } else {
+            false
+        }
+    });
+    if local != Some(true) {
+        task.hub.push_remote(Remote::Wake(task.clone()));
+    }
+}
+
+/// Cancels a green thread at its park points: raised by `check_cancel`, caught by the
+/// green thread's root, and reported by `join` as "cancelled".
+pub(crate) struct Cancelled;
+
+/// Removes its timer when the wait ends, however it ends (including by unwinding).
+pub(crate) struct TimerGuard<'a> {
+    hub: &'a Hub,
+    id: TimerId,
+}
+
+impl Drop for TimerGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.timers.borrow_mut().remove(self.id);
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(
+        shared: Arc<HubShared>,
+        runtime: Arc<RuntimeShared>,
+        poller: Poller,
+    ) -> Hub {
+        let stack_size = runtime.stack_size;
+        Hub {
+            shared,
+            runtime,
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            live_tasks: Cell::new(0),
+            timers: RefCell::new(TimerHeap::default()),
+            poller,
+            events: RefCell::new(Events::with_capacity(1024)),
+            stacks: RefCell::new(StackPool::new(stack_size)),
+            current: Cell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            io_waiters: Cell::new(0),
+            io_registered: Cell::new(0),
+            shutting_down: Cell::new(false),
+            main_key: Cell::new(None),
+            main_done: Cell::new(false),
+        }
+    }
+
+    /// Makes this hub the current one for the duration of `f`.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Exit;
+        impl Drop for Exit {
+            fn drop(&mut self) {
+                CURRENT_HUB.with(|h| h.set(std::ptr::null()));
+            }
+        }
+        let previous = CURRENT_HUB.with(|h| h.replace(self));
+        assert!(previous.is_null(), "a hub is already running on this thread");
+        let _exit = Exit;
+        f()
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    fn current_task_arc(&self) -> Option<Arc<Task>> {
+        let current = self.current.get()?;
+        let slots = self.slots.borrow();
+        slots[current.key as usize].as_ref().map(|slot| slot.task.clone())
+    }
+
+    /// The running green thread's header.
+    ///
+    /// # Panics
+    /// When called from the hub loop itself rather than from a green thread.
+    pub(crate) fn current(&self) -> (&Task, u32) {
+        let current = self.current.get().expect("not called from a green thread");
+        // SAFETY: `current.task` points into the `Arc<Task>` held by the running green thread's
+        // slot, which the hub removes only after that green thread has finished; the returned
+        // reference cannot outlive the green thread's own code that asked for it.
+        (unsafe { &*current.task }, current.key)
+    }
+
+    // ----- spawning -----
+
+    /// Registers a new green thread on this hub and makes it runnable.
+    pub(crate) fn spawn_task(
+        &self,
+        task: Arc<Task>,
+        stack_size: Option<usize>,
+        body: impl FnOnce() + 'static,
+    ) -> std::io::Result<()> {
+        let stack = self.stacks.borrow_mut().take(stack_size)?;
+        let running = RunningStack::of(&stack, &task);
+        if self.shutting_down.get() {
+            task.request_cancel();
+        }
+        let coroutine = GreenCoroutine::with_stack(stack, move |yielder: &HubYielder, ()| {
+            let _ = with_hub(|hub| hub.yielder.set(yielder));
+            body();
+        });
+        let key = match self.free_slots.borrow_mut().pop() {
+            Some(key) => key,
+            None => {
+                let mut slots = self.slots.borrow_mut();
+                slots.push(None);
+                (slots.len() - 1) as u32
+            }
+        };
+        task.set_key(key);
+        self.slots.borrow_mut()[key as usize] =
+            Some(Slot { task, coroutine: Some(coroutine), running });
+        self.live_tasks.set(self.live_tasks.get() + 1);
+        self.run_queue.borrow_mut().push_back(key);
+        Ok(())
+    }
+
+    pub(crate) fn set_main(&self, key: u32) {
+        self.main_key.set(Some(key));
+    }
+
+    // ----- parking (called from green threads) -----
+
+    /// Suspends the running green thread back to the hub loop.
+    fn suspend(&self) {
+        let yielder = self.yielder.get();
+        // SAFETY: `yielder` was stored by the running coroutine at its start (see
+        // `spawn_task`) and after each of its suspensions (below); it points into that
+        // coroutine's own stack, which is alive while the coroutine is suspended or running.
+        unsafe { (*yielder).suspend(()) };
+        self.yielder.set(yielder);
+    }
+
+    /// Unwinds the running green thread if it was cancelled. Never during an unwind: a
+    /// destructor that parks while its green thread is being cancelled parks normally.
+    pub(crate) fn check_cancel(&self, task: &Task) {
+        if task.is_cancel_requested() && !std::thread::panicking() {
+            std::panic::resume_unwind(Box::new(Cancelled));
+        }
+    }
+
+    /// Parks the running green thread until woken (or spuriously). This is the primitive that
+    /// every blocking-looking call is built on.
+    pub(crate) fn park(&self) {
+        let (task, _) = self.current();
+        self.check_cancel(task);
+        if task.take_notification() {
+            return;
+        }
+        if task.prepare_park() {
+            self.suspend();
+        }
+        task.finish_park();
+        self.check_cancel(task);
+    }
+
+    /// Arms a timer that wakes the running green thread at `deadline`.
+    pub(crate) fn timer(&self, deadline: Instant) -> TimerGuard<'_> {
+        let (_, key) = self.current();
+        let id = self.timers.borrow_mut().insert(deadline, key);
+        TimerGuard { hub: self, id }
+    }
+
+    /// Parks until woken or until `deadline`.
+    pub(crate) fn park_until(&self, deadline: Instant) {
+        let _timer = self.timer(deadline);
+        self.park();
+    }
+
+    /// Parks until `deadline`, ignoring wake-ups that come earlier.
+    pub(crate) fn sleep_until(&self, deadline: Instant) {
+        if Instant::now() >= deadline {
+            return self.yield_now();
+        }
+        let _timer = self.timer(deadline);
+        while Instant::now() < deadline {
+            self.park();
+        }
+    }
+
+    /// Lets every other runnable green thread run once, then continues.
+    pub(crate) fn yield_now(&self) {
+        let (task, key) = self.current();
+        self.check_cancel(task);
+        self.run_queue.borrow_mut().push_back(key);
+        self.suspend();
+        self.check_cancel(task);
+    }
+
+    // ----- the loop -----
+
+    fn wake_local(&self, key: u32) {
+        let slots = self.slots.borrow();
+        if let Some(Some(slot)) = slots.get(key as usize) {
+            if slot.task.notify() {
+                self.run_queue.borrow_mut().push_back(key);
+            }
+        }
+    }
+
+    fn run_task(&self, key: u32) {
+        let (mut coroutine, running, task) = {
+            let mut slots = self.slots.borrow_mut();
+            let Some(slot) = slots[key as usize].as_mut() else { return };
+            let Some(coroutine) = slot.coroutine.take() else { return };
+            (coroutine, slot.running, Arc::as_ptr(&slot.task))
+        };
+        self.current.set(Some(Current { key, task }));
+        stack::set_running(running);
+        let result = coroutine.resume(());
+        stack::set_running(RunningStack::NONE);
+        self.current.set(None);
+        match result {
+            CoroutineResult::Yield(()) => {
+                self.slots.borrow_mut()[key as usize].as_mut().expect("slot").coroutine =
+                    Some(coroutine);
+            }
+            CoroutineResult::Return(()) => {
+                let slot = self.slots.borrow_mut()[key as usize].take();
+                self.free_slots.borrow_mut().push(key);
+                self.live_tasks.set(self.live_tasks.get() - 1);
+                self.stacks.borrow_mut().give(coroutine.into_stack());
+                drop(slot);
+                if self.main_key.get() == Some(key) {
+                    self.main_done.set(true);
+                }
+            }
+        }
+    }
+
+    fn run_batch(&self) {
+        for _ in 0..BATCH {
+            let next = self.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(key) => self.run_task(key),
+                None => break,
+            }
+        }
+    }
+
+    fn drain_remote(&self) {
+        if !self.shared.notified.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let work = std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
+        for item in work {
+            match item {
+                Remote::Wake(task) => {
+                    if Arc::ptr_eq(&task.hub, &self.shared) {
+                        self.run_queue.borrow_mut().push_back(task.key());
+                    }
+                }
+                Remote::Spawn(start) => start(self),
+            }
+        }
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(key) => self.wake_local(key),
+                None => break,
+            }
+        }
+    }
+
+    /// True when nothing on this hub can happen without help from outside.
+    fn locally_idle(&self) -> bool {
+        self.run_queue.borrow().is_empty()
+            && self.timers.borrow().is_empty()
+            && self.io_waiters.get() == 0
+    }
+
+    fn poll_step(&self) {
+        let runnable = !self.run_queue.borrow().is_empty();
+        if runnable && self.io_registered.get() == 0 {
+            // Nothing to peek at: remote work is noticed through `notified` by drain_remote.
+            return;
+        }
+        let timeout = if runnable {
+            Some(Duration::ZERO)
+        } else {
+            self.timers
+                .borrow()
+                .next_deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        };
+        let sleeping = timeout != Some(Duration::ZERO);
+        let idle = sleeping && self.locally_idle();
+        if sleeping {
+            self.shared.sleeping.store(true, Ordering::SeqCst);
+            if idle && !self.shared.idle.swap(true, Ordering::SeqCst) {
+                self.shared.liveness.idle_hubs.fetch_add(1, Ordering::SeqCst);
+            }
+            if self.shared.notified.load(Ordering::SeqCst) || self.must_leave_loop() {
+                self.leave_sleep();
+                return;
+            }
+            if idle {
+                self.shared.liveness.check_deadlock();
+            }
+        }
+        let mut events = self.events.borrow_mut();
+        if let Err(err) = self.poller.poll(&mut events, timeout) {
+            eprintln!("greenhub: hub {}: poll failed: {err}", self.index());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(events);
+        if sleeping {
+            self.leave_sleep();
+        }
+    }
+
+    fn leave_sleep(&self) {
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+        if self.shared.idle.swap(false, Ordering::SeqCst) {
+            self.shared.liveness.idle_hubs.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the loop has something to do before sleeping: shutdown or a deadlock verdict.
+    fn must_leave_loop(&self) -> bool {
+        let liveness = &self.shared.liveness;
+        (liveness.shutdown.load(Ordering::SeqCst) && !self.shutting_down.get())
+            || (self.index() == 0 && liveness.deadlock.load(Ordering::SeqCst))
+            || (self.shutting_down.get() && self.locally_idle())
+    }
+
+    /// Cancels every green thread on this hub (and every one spawned from now on).
+    fn begin_shutdown(&self) {
+        self.shutting_down.set(true);
+        let tasks: Vec<Arc<Task>> =
+            self.slots.borrow().iter().flatten().map(|slot| slot.task.clone()).collect();
+        for task in tasks {
+            task.request_cancel();
+            if task.notify() {
+                self.run_queue.borrow_mut().push_back(task.key());
+            }
+        }
+    }
+
+    /// Runs green threads until the runtime shuts down and this hub's green threads are done.
+    pub(crate) fn run_loop(&self) {
+        let liveness = self.shared.liveness.clone();
+        loop {
+            self.run_batch();
+            self.drain_remote();
+            if !self.shutting_down.get() {
+                let main_over = self.main_done.get()
+                    || (self.index() == 0 && liveness.deadlock.load(Ordering::SeqCst));
+                if main_over && self.index() == 0 {
+                    liveness.shutdown.store(true, Ordering::SeqCst);
+                    for hub in &self.runtime.hubs[1..] {
+                        hub.wake_up();
+                    }
+                }
+                if liveness.shutdown.load(Ordering::SeqCst) {
+                    self.begin_shutdown();
+                    continue;
+                }
+            } else if self.live_tasks.get() == 0 {
+                return;
+            } else if self.locally_idle() && !self.shared.notified.load(Ordering::SeqCst) {
+                self.abandon_stuck_tasks();
+                return;
+            }
+            self.poll_step();
+            self.fire_timers();
+        }
+    }
+
+    /// Green threads still parked after cancellation, with no timer or I/O that could ever wake
+    /// them (a destructor that waits forever). Their stacks are leaked rather than unwound from
+    /// outside, which could run their destructors' parks with no hub to return to.
+    fn abandon_stuck_tasks(&self) {
+        let mut slots = self.slots.borrow_mut();
+        let mut names = Vec::new();
+        for slot in slots.iter_mut().flatten() {
+            names.push(slot.task.name().unwrap_or("<unnamed>").to_string());
+            if let Some(coroutine) = slot.coroutine.take() {
+                std::mem::forget(coroutine);
+            }
+        }
+        eprintln!(
+            "greenhub: hub {}: {} green thread(s) still waiting at shutdown after being \
+             cancelled ({}); their stacks are leaked",
+            self.index(),
+            names.len(),
+            names.join(", ")
+        );
+        slots.clear();
+        self.live_tasks.set(0);
+    }
+}

@@ -1,0 +1,65 @@
+//! gevent-style green threads for Rust.
+//!
+//! Write a server the way the first socket tutorial taught you (accept a client, then a plain
+//! loop of read a line, act, write) and still hold thousands of clients on one core. Every
+//! blocking-looking call parks only the green thread that made it; the hub runs someone else
+//! until the call can go on.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let order = greenhub::run(|| {
+//!     let (tx, rx) = std::sync::mpsc::channel();
+//!     let slow = { let tx = tx.clone(); greenhub::spawn(move || {
+//!         greenhub::sleep(Duration::from_millis(20));
+//!         tx.send("slow").unwrap();
+//!     })};
+//!     let fast = greenhub::spawn(move || {
+//!         greenhub::sleep(Duration::from_millis(1));
+//!         tx.send("fast").unwrap();
+//!     });
+//!     slow.join().unwrap();
+//!     fast.join().unwrap();
+//!     rx.try_iter().collect::<Vec<_>>()
+//! });
+//! assert_eq!(order, ["fast", "slow"]);
+//! ```
+//!
+//! # Implementation
+//!
+//! - A **hub** runs on each OS thread of the runtime: a run queue, timers, a reactor (epoll on
+//!   Linux, kqueue on macOS and the BSDs), a pool of stacks and a queue through which other
+//!   threads hand it wake-ups.
+//! - A **green thread** is a [corosensei] coroutine on a pooled, guard-paged stack. It never
+//!   moves to another hub, which is why [`spawn`] accepts closures that are not `Send`.
+//! - Every blocking call is built on one primitive, **park/unpark**: the green thread suspends
+//!   back to its hub, and whoever makes progress possible (a timer, a ready socket, another green
+//!   thread, an OS thread) unparks it. A wake from another thread reaches the hub through its
+//!   wake queue and at most one eventfd (or `EVFILT_USER`) write per batch.
+//! - An idle hub sleeps in the poller until its next timer or a remote wake: it uses no CPU.
+//! - A panic in a green thread is caught at its root and handed to [`JoinHandle::join`]; a stack
+//!   overflow hits the guard page and aborts with a message naming the green thread.
+//!
+//! [corosensei]: https://docs.rs/corosensei
+
+mod blocking;
+mod hub;
+mod join;
+mod park;
+mod reactor;
+mod runtime;
+mod spawn;
+mod stack;
+mod sys;
+mod task;
+mod timer;
+
+pub(crate) use hub::Hub;
+
+pub use blocking::unblock;
+pub use join::{JoinError, JoinHandle};
+pub use park::{current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now};
+pub use runtime::{run, Runtime, RuntimeBuilder};
+pub use spawn::{spawn, spawn_on, Builder};
+pub use stack::DEFAULT_STACK_SIZE;
+pub use task::{GreenThread, GreenThreadId};

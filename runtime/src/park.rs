@@ -1,0 +1,165 @@
+//! The blocking-looking basics: park, unpark, sleep, yield. Each parks the calling green thread
+//! inside a hub and falls back to its `std::thread` twin outside one, so code written against
+//! greenhub also works in plain threaded programs.
+
+use crate::hub::with_hub;
+use crate::task::GreenThread;
+use std::time::{Duration, Instant};
+
+/// Blocks the current green thread until its [`GreenThread::unpark`] is called, or spuriously.
+///
+/// Like [`std::thread::park`], each `unpark` leaves one token; a `park` that finds a token takes
+/// it and returns at once. Callers loop on their own condition. Outside a hub this *is*
+/// `std::thread::park`.
+///
+/// A green thread cancelled with [`JoinHandle::cancel`](crate::JoinHandle::cancel) unwinds here.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// greenhub::run(|| {
+///     let done = Rc::new(Cell::new(false));
+///     let me = greenhub::current();
+///     let flag = done.clone();
+///     greenhub::spawn(move || {
+///         flag.set(true);
+///         me.unpark();
+///     });
+///     while !done.get() {
+///         greenhub::park();
+///     }
+/// });
+/// ```
+pub fn park() {
+    if with_hub(|hub| hub.park()).is_none() {
+        std::thread::park();
+    }
+}
+
+/// Like [`park`], but returns after at most `timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// greenhub::run(|| {
+///     let start = Instant::now();
+///     greenhub::park_timeout(Duration::from_millis(20));
+///     assert!(start.elapsed() >= Duration::from_millis(20) || false /* spurious wakes are allowed */);
+/// });
+/// ```
+pub fn park_timeout(timeout: Duration) {
+    let deadline = Instant::now().checked_add(timeout);
+    let parked = with_hub(|hub| match deadline {
+        Some(deadline) => hub.park_until(deadline),
+        None => hub.park(),
+    });
+    if parked.is_none() {
+        std::thread::park_timeout(timeout);
+    }
+}
+
+/// Suspends the current green thread for at least `duration`; other green threads run meanwhile.
+///
+/// It never returns early. A zero duration still yields, as in gevent, so a loop that calls
+/// `sleep(Duration::ZERO)` lets others run. Outside a hub this is `std::thread::sleep`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// greenhub::run(|| {
+///     let start = Instant::now();
+///     greenhub::sleep(Duration::from_millis(10));
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) {
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        None => loop {
+            park();
+        },
+    }
+}
+
+/// Suspends the current green thread until `deadline`; see [`sleep`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// greenhub::run(|| {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     greenhub::sleep_until(deadline);
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) {
+    if with_hub(|hub| hub.sleep_until(deadline)).is_none() {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+    }
+}
+
+/// Lets every other runnable green thread on this hub run once before continuing. Outside a
+/// hub this is `std::thread::yield_now`.
+///
+/// # Examples
+///
+/// ```
+/// greenhub::run(|| {
+///     let other = greenhub::spawn(|| "ran");
+///     greenhub::yield_now();
+///     assert!(other.is_finished());
+/// });
+/// ```
+pub fn yield_now() {
+    if with_hub(|hub| hub.yield_now()).is_none() {
+        std::thread::yield_now();
+    }
+}
+
+/// A handle to the current green thread, to [`unpark`](GreenThread::unpark) it from anywhere.
+/// Outside a hub it stands for the current OS thread.
+///
+/// # Examples
+///
+/// ```
+/// greenhub::run(|| {
+///     let me = greenhub::current();
+///     assert_eq!(me.name(), Some("main"));
+/// });
+/// ```
+pub fn current() -> GreenThread {
+    GreenThread::current()
+}
+
+/// The number of hubs in the current runtime, or `None` outside one.
+///
+/// # Examples
+///
+/// ```
+/// let rt = greenhub::Runtime::builder().hubs(3).build().unwrap();
+/// rt.run(|| assert_eq!(greenhub::hub_count(), Some(3)));
+/// assert_eq!(greenhub::hub_count(), None);
+/// ```
+pub fn hub_count() -> Option<usize> {
+    with_hub(|hub| hub.runtime.hubs.len())
+}
+
+/// The index of the hub running the current green thread, or `None` outside one. The main
+/// green thread runs on hub 0.
+///
+/// # Examples
+///
+/// ```
+/// greenhub::run(|| assert_eq!(greenhub::current_hub(), Some(0)));
+/// ```
+pub fn current_hub() -> Option<usize> {
+    with_hub(|hub| hub.index())
+}

@@ -1,0 +1,133 @@
+//! The epoll backend (Linux): edge-triggered, each descriptor registered once, an eventfd for
+//! remote wakes. See `mod.rs` for the contract.
+//!
+//! Man pages: epoll_create1(2), epoll_ctl(2), epoll_wait(2), eventfd(2).
+
+use super::{timeout_millis, Event};
+use crate::sys::syscall;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The token reserved for the waker's eventfd.
+const WAKER_TOKEN: u64 = u64::MAX;
+
+/// One epoll instance.
+pub(crate) struct Poller {
+    epoll: OwnedFd,
+    waker: Waker,
+}
+
+/// Wakes a [`Poller`] from any thread by writing its eventfd.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    eventfd: Arc<OwnedFd>,
+}
+
+/// Room for the events of one poll.
+pub(crate) struct Events {
+    list: Vec<libc::epoll_event>,
+    len: usize,
+}
+
+impl Poller {
+    pub(crate) fn new() -> io::Result<Poller> {
+        let epoll = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 just returned this descriptor and nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+        let eventfd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
+        let poller = Poller { epoll, waker: Waker { eventfd: Arc::new(eventfd) } };
+        poller.ctl(libc::EPOLL_CTL_ADD, poller.waker.eventfd.as_raw_fd(), WAKER_TOKEN)?;
+        Ok(poller)
+    }
+
+    pub(crate) fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Registers `fd` for read and write readiness, edge-triggered.
+    #[allow(dead_code)]
+    pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token as u64)
+    }
+
+    /// Removes `fd`. Events already collected for it may still be reported by the next poll.
+    #[allow(dead_code)]
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        syscall!(epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()))
+            .map(drop)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
+        let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        let mut event = libc::epoll_event { events: flags as u32, u64: token };
+        syscall!(epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event)).map(drop)
+    }
+
+    /// Waits for events, a wake, or the timeout. Returns whether a remote wake arrived.
+    pub(crate) fn poll(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<bool> {
+        events.len = 0;
+        let n = match syscall!(epoll_wait(
+            self.epoll.as_raw_fd(),
+            events.list.as_mut_ptr(),
+            events.list.len() as libc::c_int,
+            timeout_millis(timeout),
+        )) {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        let mut woken = false;
+        let mut kept = 0;
+        for i in 0..n {
+            if events.list[i].u64 == WAKER_TOKEN {
+                woken = true;
+                self.waker.drain();
+            } else {
+                events.list.swap(kept, i);
+                kept += 1;
+            }
+        }
+        events.len = kept;
+        Ok(woken)
+    }
+}
+
+impl Waker {
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        let one: u64 = 1;
+        match syscall!(write(self.eventfd.as_raw_fd(), (&one as *const u64).cast(), 8)) {
+            // A full counter (EAGAIN) already means "woken".
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn drain(&self) {
+        let mut buf: u64 = 0;
+        // The eventfd is non-blocking; EAGAIN only means another drain got there first.
+        let _ = syscall!(read(self.eventfd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8));
+    }
+}
+
+impl Events {
+    pub(crate) fn with_capacity(capacity: usize) -> Events {
+        Events { list: vec![libc::epoll_event { events: 0, u64: 0 }; capacity], len: 0 }
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+        self.list[..self.len].iter().map(|e| {
+            let flags = e.events as libc::c_int;
+            let error = flags & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            Event {
+                token: e.u64 as usize,
+                readable: error || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0,
+                writable: error || flags & libc::EPOLLOUT != 0,
+            }
+        })
+    }
+}

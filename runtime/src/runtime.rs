@@ -1,0 +1,210 @@
+//! The runtime: N hubs on N OS threads, started by `run` and torn down when its closure returns.
+
+use crate::hub::{HubShared, Liveness};
+use crate::reactor::Poller;
+use crate::spawn::spawn_here;
+use crate::stack::{self, DEFAULT_STACK_SIZE};
+use crate::Hub;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What every hub of one runtime shares.
+pub(crate) struct RuntimeShared {
+    pub(crate) hubs: Vec<Arc<HubShared>>,
+    pub(crate) stack_size: usize,
+}
+
+/// The smallest stack a green thread may be given: enough for a panic to unwind and print.
+const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// A configured runtime. [`run`](Runtime::run) starts its hubs, runs the main green thread and
+/// stops them again; a `Runtime` can run any number of times, one after another.
+///
+/// # Examples
+///
+/// ```
+/// let rt = greenhub::Runtime::builder().hubs(2).stack_size(128 * 1024).build()?;
+/// let answer = rt.run(|| greenhub::spawn(|| 42).join().unwrap());
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    hubs: usize,
+    stack_size: usize,
+}
+
+/// Configures a [`Runtime`]; made by [`Runtime::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeBuilder {
+    hubs: Option<usize>,
+    stack_size: Option<usize>,
+}
+
+impl RuntimeBuilder {
+    /// The number of hubs, each on its own OS thread (the caller of `run` is hub 0). The default
+    /// is the machine's available parallelism.
+    pub fn hubs(mut self, hubs: usize) -> RuntimeBuilder {
+        self.hubs = Some(hubs);
+        self
+    }
+
+    /// The default usable stack size of green threads, in bytes (256 KiB unless set). Only the
+    /// pages a green thread touches become resident memory.
+    pub fn stack_size(mut self, bytes: usize) -> RuntimeBuilder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `hubs` is zero or the stack size is below 16 KiB.
+    pub fn build(self) -> io::Result<Runtime> {
+        let hubs = match self.hubs {
+            Some(hubs) => hubs,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if hubs == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a runtime needs at least one hub"));
+        }
+        let stack_size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        if stack_size < MIN_STACK_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("green-thread stacks must be at least {MIN_STACK_SIZE} bytes, not {stack_size}"),
+            ));
+        }
+        Ok(Runtime { hubs, stack_size })
+    }
+}
+
+fn start_hub(shared: Arc<RuntimeShared>, index: usize, poller: Poller) {
+    let _alt_stack = stack::ensure_alt_stack();
+    let hub = Hub::new(shared.hubs[index].clone(), shared.clone(), poller);
+    hub.enter(|| hub.run_loop());
+}
+
+impl Runtime {
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Runs `f` as the main green thread on hub 0 (the calling OS thread), with the other hubs
+    /// on threads of their own, and returns its value.
+    ///
+    /// When `f` returns, every green thread still alive on any hub is cancelled: it unwinds at
+    /// its park point and its destructors run. Then the hub threads are joined and `run`
+    /// returns. A green thread whose destructor waits on something that can never happen is
+    /// reported on stderr and its stack is leaked rather than holding up the exit.
+    ///
+    /// # Panics
+    ///
+    /// - When `f` panics: after shutdown, the panic continues in the caller.
+    /// - When the main green thread parks and nothing can ever wake it (no runnable green
+    ///   thread, timer, I/O interest, blocking-pool work or live [`GreenThread`] handle in the
+    ///   whole runtime): the program would block forever, so `run` says so instead of hanging.
+    /// - When called from inside a green thread, or when the OS refuses a poller or a thread.
+    ///
+    /// [`GreenThread`]: crate::GreenThread
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = greenhub::Runtime::builder().hubs(1).build().unwrap();
+    /// assert_eq!(rt.run(|| "done"), "done");
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        assert!(
+            crate::current_hub().is_none(),
+            "greenhub::run cannot be called from inside a green thread; use greenhub::spawn"
+        );
+        stack::install_overflow_handler();
+        let pollers: Vec<Poller> = (0..self.hubs)
+            .map(|_| Poller::new())
+            .collect::<io::Result<_>>()
+            .unwrap_or_else(|err| panic!("greenhub::run: cannot create a poller: {err}"));
+        let liveness = Arc::new(Liveness::new(self.hubs, pollers[0].waker()));
+        let hubs = pollers
+            .iter()
+            .enumerate()
+            .map(|(index, poller)| Arc::new(HubShared::new(index, poller.waker(), liveness.clone())))
+            .collect();
+        let shared = Arc::new(RuntimeShared { hubs, stack_size: self.stack_size });
+        let mut pollers = pollers.into_iter();
+        let main_poller = pollers.next().expect("at least one hub");
+        let threads: Vec<_> = pollers
+            .enumerate()
+            .map(|(i, poller)| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("greenhub-hub-{}", i + 1))
+                    .spawn(move || start_hub(shared, i + 1, poller))
+                    .unwrap_or_else(|err| panic!("greenhub::run: cannot start a hub thread: {err}"))
+            })
+            .collect();
+
+        let _alt_stack = stack::ensure_alt_stack();
+        let hub = Hub::new(shared.hubs[0].clone(), shared.clone(), main_poller);
+        let main = hub.enter(|| {
+            let main = spawn_here(&hub, Some("main".into()), None, f)
+                .unwrap_or_else(|err| panic!("greenhub::run: {err}"));
+            hub.set_main(main.key());
+            hub.run_loop();
+            main
+        });
+        drop(hub);
+        for thread in threads {
+            if let Err(payload) = thread.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+        match main.join() {
+            Ok(value) => value,
+            Err(err) if err.is_cancelled() && liveness.deadlock.load(Ordering::SeqCst) => panic!(
+                "greenhub::run: the main green thread is parked and nothing can ever wake it (no \
+                 runnable green thread, timer, I/O interest, blocking work or GreenThread handle \
+                 anywhere in the runtime): this program would block forever"
+            ),
+            Err(err) => match err.try_into_panic() {
+                Ok(payload) => std::panic::resume_unwind(payload),
+                Err(err) => panic!("greenhub::run: the main green thread ended: {err}"),
+            },
+        }
+    }
+}
+
+/// Runs `f` as the main green thread of a runtime with default settings (one hub per available
+/// core) and returns its value. See [`Runtime::run`] for what happens at the end.
+///
+/// # Panics
+///
+/// As [`Runtime::run`]: when `f` panics, when the program would block forever, or when called
+/// from inside a green thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let total = greenhub::run(|| {
+///     let workers: Vec<_> = (1..=3)
+///         .map(|n| greenhub::spawn(move || { greenhub::sleep(Duration::from_millis(n)); n }))
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).sum::<u64>()
+/// });
+/// assert_eq!(total, 6);
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Runtime::builder().build().expect("the default configuration is valid").run(f)
+}

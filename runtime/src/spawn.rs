@@ -1,0 +1,193 @@
+//! Starting green threads: `spawn`, `spawn_on` and the `Builder`.
+
+use crate::hub::{with_hub, Hub, Remote};
+use crate::join::{outcome_of, JoinError, JoinHandle, Packet};
+use crate::task::Task;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
+/// hands the outcome to the join packet.
+fn green_root<F, T>(task: Arc<Task>, packet: Arc<Packet<T>>, f: F) -> impl FnOnce()
+where
+    F: FnOnce() -> T,
+{
+    move || {
+        let outcome = if task.is_cancel_requested() {
+            drop(f);
+            Err(JoinError::cancelled())
+        } else {
+            outcome_of(catch_unwind(AssertUnwindSafe(f)))
+        };
+        packet.complete(outcome, &task);
+    }
+}
+
+pub(crate) fn spawn_here<F, T>(
+    hub: &Hub,
+    name: Option<Box<str>>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let task = Arc::new(Task::new(name, hub.shared.clone()));
+    let packet = Arc::new(Packet::new());
+    hub.spawn_task(task.clone(), stack_size, green_root(task.clone(), packet.clone(), f))?;
+    Ok(JoinHandle::new(packet, task))
+}
+
+fn outside_runtime(what: &str) -> ! {
+    panic!("greenhub::{what} must be called from a green thread, inside greenhub::run")
+}
+
+/// Starts a green thread on the current hub and returns a handle to join it.
+///
+/// The closure need not be `Send`: green threads never move between hubs, so a closure that
+/// owns an `Rc` is fine. The new green thread first runs when the caller next parks or yields.
+///
+/// # Panics
+///
+/// Outside a runtime, and when no stack can be mapped (see [`Builder::spawn`] for the
+/// non-panicking form, whose error says how to raise the limit).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// greenhub::run(|| {
+///     let shared = Rc::new(String::from("not Send, and that is fine"));
+///     let handle = greenhub::spawn(move || shared.len());
+///     assert_eq!(handle.join().unwrap(), 26);
+/// });
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    match with_hub(|hub| spawn_here(hub, None, None, f)) {
+        Some(Ok(handle)) => handle,
+        Some(Err(err)) => panic!("greenhub::spawn: {err}"),
+        None => outside_runtime("spawn"),
+    }
+}
+
+/// Starts a green thread on hub number `hub` (`0..hub_count()`), for spreading work over cores.
+///
+/// The closure and its result cross threads, so both must be `Send`. If the target hub cannot
+/// map a stack, the handle's `join` reports that as a panic.
+///
+/// # Panics
+///
+/// Outside a runtime, or when `hub >= hub_count()`.
+///
+/// # Examples
+///
+/// ```
+/// let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+/// rt.run(|| {
+///     let on_other = greenhub::spawn_on(1, || greenhub::current_hub());
+///     assert_eq!(on_other.join().unwrap(), Some(1));
+/// });
+/// ```
+///
+/// A closure that is not `Send` is refused at compile time:
+///
+/// ```compile_fail
+/// greenhub::run(|| {
+///     let rc = std::rc::Rc::new(1);
+///     greenhub::spawn_on(1, move || *rc);
+/// });
+/// ```
+pub fn spawn_on<F, T>(hub: usize, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (count, here) = with_hub(|current| (current.runtime.hubs.len(), current.index()))
+        .unwrap_or_else(|| outside_runtime("spawn_on"));
+    assert!(hub < count, "greenhub::spawn_on: hub {hub} does not exist (this runtime has {count})");
+    if hub == here {
+        return spawn(f);
+    }
+    let target = with_hub(|current| current.runtime.hubs[hub].clone()).expect("inside a hub");
+    let task = Arc::new(Task::new(None, target.clone()));
+    let packet = Arc::new(Packet::new());
+    let handle = JoinHandle::new(packet.clone(), task.clone());
+    let start = Box::new(move |hub: &Hub| {
+        let root = green_root(task.clone(), packet.clone(), f);
+        if let Err(err) = hub.spawn_task(task.clone(), None, root) {
+            let payload: Box<dyn std::any::Any + Send> = Box::new(format!("greenhub::spawn_on: {err}"));
+            packet.complete(outcome_of::<T>(Err(payload)), &task);
+        }
+    });
+    target.push_remote(Remote::Spawn(start));
+    handle
+}
+
+/// Configures a green thread before starting it: its name and stack size.
+///
+/// # Examples
+///
+/// ```
+/// greenhub::run(|| {
+///     let handle = greenhub::Builder::new()
+///         .name("deep-recursion".to_string())
+///         .stack_size(4 * 1024 * 1024)
+///         .spawn(|| greenhub::current().name().map(String::from))
+///         .expect("a 4 MiB stack could not be mapped");
+///     assert_eq!(handle.join().unwrap().as_deref(), Some("deep-recursion"));
+/// });
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread; the name shows in panic and stack-overflow reports and in
+    /// [`GreenThread::name`](crate::GreenThread::name).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages; one guard page is added
+    /// below it). Stacks of the runtime's default size are pooled; other sizes are mapped and
+    /// unmapped for each green thread.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the green thread on the current hub.
+    ///
+    /// # Errors
+    ///
+    /// When the stack cannot be mapped. The error names `vm.max_map_count`: each guarded stack
+    /// costs two kernel memory maps, and Linux's default limit of 65,530 caps a process near
+    /// 32,000 live green threads.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let name = self.name.map(String::into_boxed_str);
+        with_hub(|hub| spawn_here(hub, name, self.stack_size, f))
+            .unwrap_or_else(|| outside_runtime("Builder::spawn"))
+    }
+}

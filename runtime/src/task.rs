@@ -1,0 +1,273 @@
+//! A green thread's shared header and the handles that can wake it.
+//!
+//! The header ([`Task`]) holds only what other threads may touch: the park state, the cancel
+//! flag, the id and name, and the owning hub's wake queue. The coroutine itself lives in the
+//! owning hub's slot table and never leaves that hub's OS thread, which is why `spawn` can take
+//! closures that are not `Send`.
+
+use crate::hub::HubShared;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// Park states. A wake moves any state to `NOTIFIED`; only the move from `PARKED` schedules.
+const EMPTY: u8 = 0;
+const PARKED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The part of a green thread that any thread may see.
+pub(crate) struct Task {
+    id: u64,
+    name: Option<Box<str>>,
+    /// The slot in the owning hub's table; set once the hub has registered the task.
+    key: AtomicU32,
+    pub(crate) hub: Arc<HubShared>,
+    state: AtomicU8,
+    cancel: AtomicBool,
+}
+
+impl Task {
+    pub(crate) fn new(name: Option<Box<str>>, hub: Arc<HubShared>) -> Task {
+        Task {
+            id: next_id(),
+            name,
+            key: AtomicU32::new(u32::MAX),
+            hub,
+            state: AtomicU8::new(EMPTY),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub(crate) fn key(&self) -> u32 {
+        self.key.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_key(&self, key: u32) {
+        self.key.store(key, Ordering::Relaxed);
+    }
+
+    /// Makes a wake-up available. Returns true when the task was parked, in which case the
+    /// caller must schedule it (exactly one waker sees `true` per park).
+    pub(crate) fn notify(&self) -> bool {
+        self.state.swap(NOTIFIED, Ordering::AcqRel) == PARKED
+    }
+
+    /// Consumes an available wake-up, if any.
+    pub(crate) fn take_notification(&self) -> bool {
+        self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    /// Announces that the task is about to suspend. Returns false when a wake-up arrived in the
+    /// meantime, in which case the task must not suspend.
+    pub(crate) fn prepare_park(&self) -> bool {
+        self.state.compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Called after resuming from a park: the wake-up that resumed us is consumed.
+    pub(crate) fn finish_park(&self) {
+        self.state.store(EMPTY, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    /// Wakes the task from any thread: locally when called on its own hub, else through the
+    /// hub's wake queue.
+    pub(crate) fn wake(self: &Arc<Self>) {
+        if self.notify() {
+            crate::hub::schedule(self);
+        }
+    }
+}
+
+/// A unique identifier of a green thread (or of an OS thread seen through [`current`]).
+///
+/// [`current`]: crate::current
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenThreadId(NonZeroU64);
+
+impl GreenThreadId {
+    /// The id as a number, unique for the life of the process.
+    pub fn as_u64(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for GreenThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GreenThreadId({})", self.0)
+    }
+}
+
+impl fmt::Display for GreenThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn make_id(n: u64) -> GreenThreadId {
+    GreenThreadId(NonZeroU64::new(n).expect("ids start at 1"))
+}
+
+/// Something that can be woken: a green thread, or an OS thread blocked in `std::thread::park`.
+///
+/// This internal form does not count towards "someone could still wake this runtime" (see
+/// [`GreenThread`]); it is used where the wake can only come from inside the runtime, such as a
+/// join waiter woken by the joined green thread's own completion.
+#[derive(Clone)]
+pub(crate) enum Unparker {
+    Green(Arc<Task>),
+    Os(std::thread::Thread),
+}
+
+impl Unparker {
+    pub(crate) fn current() -> Unparker {
+        match crate::hub::current_task() {
+            Some(task) => Unparker::Green(task),
+            None => Unparker::Os(std::thread::current()),
+        }
+    }
+
+    pub(crate) fn unpark(&self) {
+        match self {
+            Unparker::Green(task) => task.wake(),
+            Unparker::Os(thread) => thread.unpark(),
+        }
+    }
+}
+
+/// A handle to a green thread (or, outside any hub, to the current OS thread), returned by
+/// [`current`](crate::current).
+///
+/// Its main use is [`unpark`](GreenThread::unpark), which works from any OS thread or hub. While
+/// a `GreenThread` handle exists, the runtime assumes its green thread might be woken through it,
+/// so the "would block forever" check in [`run`](crate::run) stays quiet.
+///
+/// # Examples
+///
+/// ```
+/// greenhub::run(|| {
+///     let me = greenhub::current();
+///     let waker = std::thread::spawn(move || me.unpark());
+///     greenhub::park(); // returns once the OS thread has unparked us (or spuriously)
+///     waker.join().unwrap();
+/// });
+/// ```
+pub struct GreenThread {
+    inner: Unparker,
+    id: GreenThreadId,
+}
+
+thread_local! {
+    static OS_THREAD_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+impl GreenThread {
+    pub(crate) fn current() -> GreenThread {
+        match crate::hub::current_task() {
+            Some(task) => GreenThread::of_task(task),
+            None => {
+                let id = OS_THREAD_ID.with(|cell| {
+                    if cell.get() == 0 {
+                        cell.set(next_id());
+                    }
+                    cell.get()
+                });
+                GreenThread { id: make_id(id), inner: Unparker::Os(std::thread::current()) }
+            }
+        }
+    }
+
+    pub(crate) fn of_task(task: Arc<Task>) -> GreenThread {
+        task.hub.external_waker_added();
+        GreenThread { id: make_id(task.id), inner: Unparker::Green(task) }
+    }
+
+    /// Wakes the green thread if it is parked; otherwise its next [`park`](crate::park) returns
+    /// at once. Works from any hub or OS thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// greenhub::run(|| {
+    ///     let me = greenhub::current();
+    ///     me.unpark();
+    ///     greenhub::park(); // the token is already there: returns immediately
+    /// });
+    /// ```
+    pub fn unpark(&self) {
+        self.inner.unpark();
+    }
+
+    /// The green thread's unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// greenhub::run(|| {
+    ///     let a = greenhub::spawn(|| greenhub::current().id()).join().unwrap();
+    ///     assert_ne!(a, greenhub::current().id());
+    /// });
+    /// ```
+    pub fn id(&self) -> GreenThreadId {
+        self.id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), if any. The green thread
+    /// that runs the closure given to [`run`](crate::run) is called `main`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// greenhub::run(|| assert_eq!(greenhub::current().name(), Some("main")));
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Unparker::Green(task) => task.name(),
+            Unparker::Os(thread) => thread.name(),
+        }
+    }
+}
+
+impl Clone for GreenThread {
+    fn clone(&self) -> GreenThread {
+        if let Unparker::Green(task) = &self.inner {
+            task.hub.external_waker_added();
+        }
+        GreenThread { inner: self.inner.clone(), id: self.id }
+    }
+}
+
+impl Drop for GreenThread {
+    fn drop(&mut self) {
+        if let Unparker::Green(task) = &self.inner {
+            task.hub.external_waker_dropped();
+        }
+    }
+}
+
+impl fmt::Debug for GreenThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenThread").field("id", &self.id).field("name", &self.name()).finish()
+    }
+}
