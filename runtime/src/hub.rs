@@ -45,36 +45,72 @@ pub(crate) enum Remote {
 
 /// Runtime-wide facts that decide whether anything can still happen.
 pub(crate) struct Liveness {
-    hubs: usize,
+    hubs: Box<[HubFlags]>,
     idle_hubs: AtomicUsize,
-    /// Per hub: live [`GreenThread`](crate::GreenThread) handles to its green threads.
-    external_wakers: Box<[PaddedCounter]>,
+    /// Bumped whenever a hub stops being idle, so that a check can tell that its reads of
+    /// several hubs' flags saw one consistent moment.
+    epoch: AtomicUsize,
     pub(crate) shutdown: AtomicBool,
     pub(crate) deadlock: AtomicBool,
     main_waker: Waker,
 }
 
+/// One hub's flags, padded so hubs do not share a cache line.
 #[repr(align(128))]
-struct PaddedCounter(AtomicUsize);
+#[derive(Default)]
+struct HubFlags {
+    /// Live [`GreenThread`](crate::GreenThread) handles to this hub's green threads.
+    external_wakers: AtomicUsize,
+    /// Set when the hub's remote queue has work it has not drained; deduplicates wakes.
+    notified: AtomicBool,
+    /// Set while the hub is (about to be) asleep in the poller.
+    sleeping: AtomicBool,
+    /// Set while the hub has nothing at all to do: no runnable green thread, timer or I/O waiter.
+    idle: AtomicBool,
+}
 
 impl Liveness {
     pub(crate) fn new(hubs: usize, main_waker: Waker) -> Liveness {
         Liveness {
-            hubs,
+            hubs: (0..hubs).map(|_| HubFlags::default()).collect(),
             idle_hubs: AtomicUsize::new(0),
-            external_wakers: (0..hubs).map(|_| PaddedCounter(AtomicUsize::new(0))).collect(),
+            epoch: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             deadlock: AtomicBool::new(false),
             main_waker,
         }
     }
 
-    /// Every hub is idle and nobody holds a handle that could wake a green thread: the main
-    /// green thread can never run again. Tell the main hub.
+    fn enter_idle(&self, hub: usize) {
+        if !self.hubs[hub].idle.swap(true, Ordering::SeqCst) {
+            self.idle_hubs.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn leave_idle(&self, hub: usize) {
+        let flags = &self.hubs[hub];
+        if flags.idle.load(Ordering::SeqCst) && flags.idle.swap(false, Ordering::SeqCst) {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            self.idle_hubs.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Every hub is idle, no remote work is pending and nobody holds a handle that could wake a
+    /// green thread: the main green thread can never run again. Tell the main hub.
+    ///
+    /// The flags are read one after another, so the reads are bracketed by the epoch: if no hub
+    /// left the idle state in between, all of them were idle for the whole check.
     fn check_deadlock(&self) {
-        let all_idle = self.idle_hubs.load(Ordering::SeqCst) == self.hubs;
-        let no_wakers = self.external_wakers.iter().all(|c| c.0.load(Ordering::SeqCst) == 0);
-        if all_idle && no_wakers && !self.deadlock.swap(true, Ordering::SeqCst) {
+        let before = self.epoch.load(Ordering::SeqCst);
+        let stuck = self.idle_hubs.load(Ordering::SeqCst) == self.hubs.len()
+            && self.hubs.iter().all(|h| {
+                h.external_wakers.load(Ordering::SeqCst) == 0 && !h.notified.load(Ordering::SeqCst)
+            })
+            && !self.shutdown.load(Ordering::SeqCst);
+        if stuck
+            && self.epoch.load(Ordering::SeqCst) == before
+            && !self.deadlock.swap(true, Ordering::SeqCst)
+        {
             // A failed wake leaves the main hub asleep; nothing better can be done from here.
             let _ = self.main_waker.wake();
         }
@@ -85,37 +121,26 @@ impl Liveness {
 pub(crate) struct HubShared {
     pub(crate) index: usize,
     remote: Mutex<Vec<Remote>>,
-    /// Set when `remote` has work the hub has not drained yet; deduplicates eventfd writes.
-    notified: AtomicBool,
-    /// Set while the hub is (about to be) asleep in the poller.
-    sleeping: AtomicBool,
-    /// Set while the hub has nothing at all to do (see `Liveness`).
-    idle: AtomicBool,
     waker: Waker,
     pub(crate) liveness: Arc<Liveness>,
 }
 
 impl HubShared {
     pub(crate) fn new(index: usize, waker: Waker, liveness: Arc<Liveness>) -> HubShared {
-        HubShared {
-            index,
-            remote: Mutex::new(Vec::new()),
-            notified: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
-            idle: AtomicBool::new(false),
-            waker,
-            liveness,
-        }
+        HubShared { index, remote: Mutex::new(Vec::new()), waker, liveness }
+    }
+
+    fn flags(&self) -> &HubFlags {
+        &self.liveness.hubs[self.index]
     }
 
     pub(crate) fn push_remote(&self, work: Remote) {
         // Leave the idle state before the work is visible, so that no deadlock check can see
         // this hub idle while it has work to do.
-        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
-            self.liveness.idle_hubs.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.liveness.leave_idle(self.index);
         self.remote.lock().unwrap_or_else(|e| e.into_inner()).push(work);
-        if !self.notified.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst) {
+        let flags = self.flags();
+        if !flags.notified.swap(true, Ordering::SeqCst) && flags.sleeping.load(Ordering::SeqCst) {
             // A failed eventfd write cannot be reported to the waker; the hub still sees
             // `notified` the next time it wakes for any other reason.
             let _ = self.waker.wake();
@@ -127,11 +152,11 @@ impl HubShared {
     }
 
     pub(crate) fn external_waker_added(&self) {
-        self.liveness.external_wakers[self.index].0.fetch_add(1, Ordering::SeqCst);
+        self.flags().external_wakers.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn external_waker_dropped(&self) {
-        if self.liveness.external_wakers[self.index].0.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.flags().external_wakers.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.liveness.check_deadlock();
         }
     }
@@ -449,7 +474,7 @@ impl Hub {
     }
 
     fn drain_remote(&self) {
-        if !self.shared.notified.swap(false, Ordering::SeqCst) {
+        if !self.shared.flags().notified.swap(false, Ordering::SeqCst) {
             return;
         }
         let work = std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
@@ -502,17 +527,18 @@ impl Hub {
         };
         let sleeping = timeout != Some(Duration::ZERO);
         let idle = sleeping && self.locally_idle();
+        let (flags, liveness) = (self.shared.flags(), &self.shared.liveness);
         if sleeping {
-            self.shared.sleeping.store(true, Ordering::SeqCst);
-            if idle && !self.shared.idle.swap(true, Ordering::SeqCst) {
-                self.shared.liveness.idle_hubs.fetch_add(1, Ordering::SeqCst);
+            flags.sleeping.store(true, Ordering::SeqCst);
+            if idle {
+                liveness.enter_idle(self.index());
             }
-            if self.shared.notified.load(Ordering::SeqCst) || self.must_leave_loop() {
+            if flags.notified.load(Ordering::SeqCst) || self.must_leave_loop() {
                 self.leave_sleep();
                 return;
             }
             if idle {
-                self.shared.liveness.check_deadlock();
+                liveness.check_deadlock();
             }
         }
         let mut events = self.events.borrow_mut();
@@ -527,10 +553,8 @@ impl Hub {
     }
 
     fn leave_sleep(&self) {
-        self.shared.sleeping.store(false, Ordering::SeqCst);
-        if self.shared.idle.swap(false, Ordering::SeqCst) {
-            self.shared.liveness.idle_hubs.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.shared.flags().sleeping.store(false, Ordering::SeqCst);
+        self.shared.liveness.leave_idle(self.index());
     }
 
     /// Whether the loop has something to do before sleeping: shutdown or a deadlock verdict.
@@ -575,7 +599,7 @@ impl Hub {
                 }
             } else if self.live_tasks.get() == 0 {
                 return;
-            } else if self.locally_idle() && !self.shared.notified.load(Ordering::SeqCst) {
+            } else if self.locally_idle() && !self.shared.flags().notified.load(Ordering::SeqCst) {
                 self.abandon_stuck_tasks();
                 return;
             }

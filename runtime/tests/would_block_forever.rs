@@ -1,0 +1,69 @@
+//! `run` reports a main green thread that nothing can ever wake, instead of hanging.
+
+use std::time::Duration;
+
+fn run_expecting_block_forever(rt: &greenhub::Runtime, f: impl FnOnce() + 'static) {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run(f)));
+    let payload = caught.expect_err("run must panic");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("would block forever"), "unexpected panic: {message}");
+}
+
+#[test]
+fn parking_with_nothing_that_can_wake_panics() {
+    for hubs in [1, 2] {
+        let rt = greenhub::Runtime::builder().hubs(hubs).build().unwrap();
+        run_expecting_block_forever(&rt, greenhub::park);
+    }
+}
+
+#[test]
+fn joining_a_green_thread_that_parks_forever_panics() {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    run_expecting_block_forever(&rt, || {
+        let stuck = greenhub::spawn_on(1, || loop {
+            greenhub::park();
+        });
+        let _ = stuck.join();
+    });
+}
+
+#[test]
+fn a_handle_held_by_a_plain_thread_is_not_a_deadlock() {
+    greenhub::run(|| {
+        let me = greenhub::current();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            me.unpark();
+        });
+        greenhub::park();
+        waker.join().unwrap();
+    });
+}
+
+#[test]
+fn a_handle_dropped_without_unpark_is_then_a_deadlock() {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    run_expecting_block_forever(&rt, || {
+        let me = greenhub::current();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(me);
+        });
+        loop {
+            greenhub::park();
+        }
+    });
+}
+
+#[test]
+fn waiting_on_a_timer_or_blocking_work_is_not_a_deadlock() {
+    greenhub::run(|| {
+        greenhub::sleep(Duration::from_millis(20));
+        greenhub::unblock(|| std::thread::sleep(Duration::from_millis(20)));
+    });
+}
