@@ -22,7 +22,7 @@ use crate::task::Task;
 use crate::timer::{TimerHeap, TimerId};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,11 +162,16 @@ impl HubShared {
     }
 }
 
-struct Slot {
-    task: Arc<Task>,
-    /// `None` while the coroutine is running (the hub holds it on its own stack).
-    coroutine: Option<GreenCoroutine>,
-    running: RunningStack,
+/// One entry of a hub's slot table. Cells are boxed and never freed while the hub runs, so a
+/// coroutine is resumed in place through a stable address while the table itself may grow.
+#[derive(Default)]
+struct SlotCell {
+    task: RefCell<Option<Arc<Task>>>,
+    /// # Invariant
+    /// Touched only by the hub loop (`run_task`, `spawn_task`, `abandon_stuck_tasks`), never
+    /// while a `&mut` obtained from it is live: the loop is not re-entrant.
+    coroutine: UnsafeCell<Option<GreenCoroutine>>,
+    running: Cell<RunningStack>,
 }
 
 /// The green thread that is running on this hub.
@@ -181,7 +186,7 @@ pub(crate) struct Hub {
     pub(crate) shared: Arc<HubShared>,
     pub(crate) runtime: Arc<RuntimeShared>,
     run_queue: RefCell<VecDeque<u32>>,
-    slots: RefCell<Vec<Option<Slot>>>,
+    slots: RefCell<Vec<Box<SlotCell>>>,
     free_slots: RefCell<Vec<u32>>,
     live_tasks: Cell<usize>,
     timers: RefCell<TimerHeap>,
@@ -197,6 +202,8 @@ pub(crate) struct Hub {
     shutting_down: Cell<bool>,
     main_key: Cell<Option<u32>>,
     main_done: Cell<bool>,
+    /// Yields that returned at once because nothing else was runnable, since the loop last ran.
+    quick_yields: Cell<usize>,
 }
 
 thread_local! {
@@ -221,19 +228,18 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
     with_hub(|hub| hub.current_task_arc()).flatten()
 }
 
-/// Makes a task whose `notify` returned true runnable.
-pub(crate) fn schedule(task: &Arc<Task>) {
-    let local = with_hub(|hub| {
-        if Arc::ptr_eq(&hub.shared, &task.hub) {
-            hub.run_queue.borrow_mut().push_back(task.key());
-            true
-        } else {
-            false
+/// Wakes `task` if it belongs to this thread's hub; returns false when it belongs elsewhere.
+pub(crate) fn wake_if_local(task: &Task) -> bool {
+    with_hub(|hub| {
+        if !std::ptr::eq(Arc::as_ptr(&hub.shared), Arc::as_ptr(&task.hub)) {
+            return false;
         }
-    });
-    if local != Some(true) {
-        task.hub.push_remote(Remote::Wake(task.clone()));
-    }
+        if task.notify_local() {
+            hub.run_queue.borrow_mut().push_back(task.key());
+        }
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Cancels a green thread at its park points: raised by `check_cancel`, caught by the
@@ -277,6 +283,7 @@ impl Hub {
             shutting_down: Cell::new(false),
             main_key: Cell::new(None),
             main_done: Cell::new(false),
+            quick_yields: Cell::new(0),
         }
     }
 
@@ -300,8 +307,7 @@ impl Hub {
 
     fn current_task_arc(&self) -> Option<Arc<Task>> {
         let current = self.current.get()?;
-        let slots = self.slots.borrow();
-        slots[current.key as usize].as_ref().map(|slot| slot.task.clone())
+        self.slot(current.key).task.borrow().clone()
     }
 
     /// The running green thread's header.
@@ -323,7 +329,7 @@ impl Hub {
         &self,
         task: Arc<Task>,
         stack_size: Option<usize>,
-        body: impl FnOnce() + 'static,
+        body: impl FnOnce(&Task) + 'static,
     ) -> std::io::Result<()> {
         let stack = self.stacks.borrow_mut().take(stack_size)?;
         let running = RunningStack::of(&stack, &task);
@@ -331,23 +337,39 @@ impl Hub {
             task.request_cancel();
         }
         let coroutine = GreenCoroutine::with_stack(stack, move |yielder: &HubYielder, ()| {
-            let _ = with_hub(|hub| hub.yielder.set(yielder));
-            body();
+            let task = with_hub(|hub| {
+                hub.yielder.set(yielder);
+                hub.current().0 as *const Task
+            })
+            .expect("a green thread runs on its hub");
+            // SAFETY: the slot holds the task's Arc until this coroutine has returned.
+            body(unsafe { &*task });
         });
         let key = match self.free_slots.borrow_mut().pop() {
             Some(key) => key,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(None);
+                slots.push(Box::default());
                 (slots.len() - 1) as u32
             }
         };
         task.set_key(key);
-        self.slots.borrow_mut()[key as usize] =
-            Some(Slot { task, coroutine: Some(coroutine), running });
+        let cell = self.slot(key);
+        *cell.task.borrow_mut() = Some(task);
+        cell.running.set(running);
+        // SAFETY: the slot was free, so no coroutine in it is running or borrowed (SlotCell).
+        unsafe { *cell.coroutine.get() = Some(coroutine) };
         self.live_tasks.set(self.live_tasks.get() + 1);
         self.run_queue.borrow_mut().push_back(key);
         Ok(())
+    }
+
+    fn slot(&self, key: u32) -> &SlotCell {
+        let cell: *const SlotCell = &*self.slots.borrow()[key as usize];
+        // SAFETY: slot cells are boxed and only dropped in `abandon_stuck_tasks` and with the
+        // hub itself, never while a reference from here is in use; growing the table moves the
+        // boxes, not the cells.
+        unsafe { &*cell }
     }
 
     pub(crate) fn set_main(&self, key: u32) {
@@ -379,13 +401,12 @@ impl Hub {
     pub(crate) fn park(&self) {
         let (task, _) = self.current();
         self.check_cancel(task);
-        if task.take_notification() {
+        if task.take_notification_local() {
             return;
         }
-        if task.prepare_park() {
-            self.suspend();
-        }
-        task.finish_park();
+        task.set_parked_local();
+        self.suspend();
+        task.finish_park_local();
         self.check_cancel(task);
     }
 
@@ -417,6 +438,13 @@ impl Hub {
     pub(crate) fn yield_now(&self) {
         let (task, key) = self.current();
         self.check_cancel(task);
+        // Nothing else can run: return at once, except once per BATCH so that the loop still
+        // gets to look at timers, remote wakes and I/O.
+        let quick = self.quick_yields.get();
+        if quick < BATCH && self.run_queue.borrow().is_empty() && !self.has_remote_work() {
+            self.quick_yields.set(quick + 1);
+            return;
+        }
         self.run_queue.borrow_mut().push_back(key);
         self.suspend();
         self.check_cancel(task);
@@ -424,65 +452,79 @@ impl Hub {
 
     // ----- the loop -----
 
-    fn wake_local(&self, key: u32) {
-        let slots = self.slots.borrow();
-        if let Some(Some(slot)) = slots.get(key as usize) {
-            if slot.task.notify() {
-                self.run_queue.borrow_mut().push_back(key);
-            }
+    /// Wakes the green thread in slot `key` if `expected` is still the one living there.
+    fn wake_local(&self, key: u32, expected: Option<&Arc<Task>>) {
+        let slot = self.slot(key);
+        let task = slot.task.borrow();
+        let Some(task) = task.as_ref() else { return };
+        if expected.is_some_and(|e| !Arc::ptr_eq(e, task)) {
+            return;
+        }
+        if task.notify_local() {
+            self.run_queue.borrow_mut().push_back(key);
         }
     }
 
     fn run_task(&self, key: u32) {
-        let (mut coroutine, running, task) = {
-            let mut slots = self.slots.borrow_mut();
-            let Some(slot) = slots[key as usize].as_mut() else { return };
-            let Some(coroutine) = slot.coroutine.take() else { return };
-            (coroutine, slot.running, Arc::as_ptr(&slot.task))
-        };
+        let slot = self.slot(key);
+        let Some(task) = slot.task.borrow().as_ref().map(Arc::as_ptr) else { return };
+        // SAFETY: only the hub loop touches the coroutine cell, and it is not re-entrant (see
+        // SlotCell); the cell stays in place while the coroutine runs.
+        let coroutine = unsafe { &mut *slot.coroutine.get() };
+        let Some(coroutine) = coroutine.as_mut() else { return };
         self.current.set(Some(Current { key, task }));
-        stack::set_running(running);
+        stack::set_running(slot.running.get());
         let result = coroutine.resume(());
         stack::set_running(RunningStack::NONE);
         self.current.set(None);
-        match result {
-            CoroutineResult::Yield(()) => {
-                self.slots.borrow_mut()[key as usize].as_mut().expect("slot").coroutine =
-                    Some(coroutine);
-            }
-            CoroutineResult::Return(()) => {
-                let slot = self.slots.borrow_mut()[key as usize].take();
-                self.free_slots.borrow_mut().push(key);
-                self.live_tasks.set(self.live_tasks.get() - 1);
-                self.stacks.borrow_mut().give(coroutine.into_stack());
-                drop(slot);
-                if self.main_key.get() == Some(key) {
-                    self.main_done.set(true);
-                }
+        if let CoroutineResult::Return(()) = result {
+            // SAFETY: as above; the coroutine has finished and no reference to it remains.
+            let finished = unsafe { (*slot.coroutine.get()).take() }.expect("just resumed");
+            let task = slot.task.borrow_mut().take();
+            self.free_slots.borrow_mut().push(key);
+            self.live_tasks.set(self.live_tasks.get() - 1);
+            self.stacks.borrow_mut().give(finished.into_stack());
+            drop(task);
+            if self.main_key.get() == Some(key) {
+                self.main_done.set(true);
             }
         }
     }
 
     fn run_batch(&self) {
+        self.quick_yields.set(0);
         for _ in 0..BATCH {
             let next = self.run_queue.borrow_mut().pop_front();
             match next {
                 Some(key) => self.run_task(key),
                 None => break,
             }
+            // Quick yields count against the batch too: a lone yielder has had its turn.
+            if self.quick_yields.get() >= BATCH {
+                break;
+            }
         }
     }
 
+    fn has_remote_work(&self) -> bool {
+        self.shared.flags().notified.load(Ordering::Relaxed)
+    }
+
     fn drain_remote(&self) {
-        if !self.shared.flags().notified.swap(false, Ordering::SeqCst) {
+        if !self.has_remote_work() || !self.shared.flags().notified.swap(false, Ordering::SeqCst) {
             return;
         }
         let work = std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
         for item in work {
             match item {
                 Remote::Wake(task) => {
-                    if Arc::ptr_eq(&task.hub, &self.shared) {
-                        self.run_queue.borrow_mut().push_back(task.key());
+                    task.clear_remote_wake();
+                    let key = task.key();
+                    if key != u32::MAX {
+                        self.wake_local(key, Some(&task));
+                    } else {
+                        // Not registered yet (a spawn_on in flight): keep the token for later.
+                        task.notify_local();
                     }
                 }
                 Remote::Spawn(start) => start(self),
@@ -498,7 +540,7 @@ impl Hub {
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {
-                Some(key) => self.wake_local(key),
+                Some(key) => self.wake_local(key, None),
                 None => break,
             }
         }
@@ -568,13 +610,14 @@ impl Hub {
     /// Cancels every green thread on this hub (and every one spawned from now on).
     fn begin_shutdown(&self) {
         self.shutting_down.set(true);
-        let tasks: Vec<Arc<Task>> =
-            self.slots.borrow().iter().flatten().map(|slot| slot.task.clone()).collect();
-        for task in tasks {
-            task.request_cancel();
-            if task.notify() {
-                self.run_queue.borrow_mut().push_back(task.key());
+        let live: Vec<u32> = (0..self.slots.borrow().len() as u32)
+            .filter(|&key| self.slot(key).task.borrow().is_some())
+            .collect();
+        for key in live {
+            if let Some(task) = self.slot(key).task.borrow().as_ref() {
+                task.request_cancel();
             }
+            self.wake_local(key, None);
         }
     }
 
@@ -612,11 +655,13 @@ impl Hub {
     /// them (a destructor that waits forever). Their stacks are leaked rather than unwound from
     /// outside, which could run their destructors' parks with no hub to return to.
     fn abandon_stuck_tasks(&self) {
-        let mut slots = self.slots.borrow_mut();
         let mut names = Vec::new();
-        for slot in slots.iter_mut().flatten() {
-            names.push(slot.task.name().unwrap_or("<unnamed>").to_string());
-            if let Some(coroutine) = slot.coroutine.take() {
+        for cell in self.slots.borrow().iter() {
+            if let Some(task) = cell.task.borrow_mut().take() {
+                names.push(task.name().unwrap_or("<unnamed>").to_string());
+            }
+            // SAFETY: the hub loop is between resumes, so no coroutine is running.
+            if let Some(coroutine) = unsafe { (*cell.coroutine.get()).take() } {
                 std::mem::forget(coroutine);
             }
         }
@@ -627,7 +672,6 @@ impl Hub {
             names.len(),
             names.join(", ")
         );
-        slots.clear();
         self.live_tasks.set(0);
     }
 }

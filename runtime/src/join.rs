@@ -142,11 +142,13 @@ pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinErr
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
     task: Arc<Task>,
+    /// Set by `join`, whose outcome needs no detaching afterwards.
+    joined: bool,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(packet: Arc<Packet<T>>, task: Arc<Task>) -> JoinHandle<T> {
-        JoinHandle { packet, task }
+        JoinHandle { packet, task, joined: false }
     }
 
     pub(crate) fn key(&self) -> u32 {
@@ -171,8 +173,10 @@ impl<T> JoinHandle<T> {
     ///     assert!(err.is_panic());
     /// });
     /// ```
-    pub fn join(self) -> Result<T, JoinError> {
-        self.packet.wait()
+    pub fn join(mut self) -> Result<T, JoinError> {
+        let outcome = self.packet.wait();
+        self.joined = true;
+        outcome
     }
 
     /// Cancels the green thread: at its next park point (any blocking-looking call, `park`,
@@ -229,7 +233,9 @@ impl<T> JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.packet.detach(&self.task);
+        if !self.joined {
+            self.packet.detach(&self.task);
+        }
     }
 }
 

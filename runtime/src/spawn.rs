@@ -9,18 +9,18 @@ use std::sync::Arc;
 
 /// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
 /// hands the outcome to the join packet.
-fn green_root<F, T>(task: Arc<Task>, packet: Arc<Packet<T>>, f: F) -> impl FnOnce()
+fn green_root<F, T>(packet: Arc<Packet<T>>, f: F) -> impl FnOnce(&Task)
 where
     F: FnOnce() -> T,
 {
-    move || {
+    move |task: &Task| {
         let outcome = if task.is_cancel_requested() {
             drop(f);
             Err(JoinError::cancelled())
         } else {
             outcome_of(catch_unwind(AssertUnwindSafe(f)))
         };
-        packet.complete(outcome, &task);
+        packet.complete(outcome, task);
     }
 }
 
@@ -36,7 +36,7 @@ where
 {
     let task = Arc::new(Task::new(name, hub.shared.clone()));
     let packet = Arc::new(Packet::new());
-    hub.spawn_task(task.clone(), stack_size, green_root(task.clone(), packet.clone(), f))?;
+    hub.spawn_task(task.clone(), stack_size, green_root(packet.clone(), f))?;
     Ok(JoinHandle::new(packet, task))
 }
 
@@ -119,7 +119,7 @@ where
     let packet = Arc::new(Packet::new());
     let handle = JoinHandle::new(packet.clone(), task.clone());
     let start = Box::new(move |hub: &Hub| {
-        let root = green_root(task.clone(), packet.clone(), f);
+        let root = green_root(packet.clone(), f);
         if let Err(err) = hub.spawn_task(task.clone(), None, root) {
             let payload: Box<dyn std::any::Any + Send> = Box::new(format!("greenhub::spawn_on: {err}"));
             packet.complete(outcome_of::<T>(Err(payload)), &task);

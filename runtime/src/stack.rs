@@ -40,8 +40,9 @@ fn mapped_len(stack: &DefaultStack) -> usize {
 }
 
 fn page_size() -> usize {
+    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    *PAGE_SIZE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize })
 }
 
 impl StackPool {
@@ -90,6 +91,12 @@ pub(crate) struct RunningStack {
     guard_hi: usize,
     usable: usize,
     task: *const Task,
+}
+
+impl Default for RunningStack {
+    fn default() -> RunningStack {
+        RunningStack::NONE
+    }
 }
 
 impl RunningStack {

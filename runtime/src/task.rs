@@ -11,7 +11,8 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-/// Park states. A wake moves any state to `NOTIFIED`; only the move from `PARKED` schedules.
+/// Park states. They are read and written only by the owning hub's thread, so plain loads and
+/// stores suffice; wakes from other threads reach the hub through its remote queue first.
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
@@ -29,7 +30,12 @@ pub(crate) struct Task {
     /// The slot in the owning hub's table; set once the hub has registered the task.
     key: AtomicU32,
     pub(crate) hub: Arc<HubShared>,
+    /// # Invariant
+    /// Only the owning hub's thread reads or writes `state` (see the `*_local` methods).
     state: AtomicU8,
+    /// Set while a wake from another thread sits in the hub's remote queue, so that a storm of
+    /// remote unparks queues one entry, not one per call.
+    remote_wake_pending: AtomicBool,
     cancel: AtomicBool,
 }
 
@@ -41,6 +47,7 @@ impl Task {
             key: AtomicU32::new(u32::MAX),
             hub,
             state: AtomicU8::new(EMPTY),
+            remote_wake_pending: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
         }
     }
@@ -61,26 +68,36 @@ impl Task {
         self.key.store(key, Ordering::Relaxed);
     }
 
-    /// Makes a wake-up available. Returns true when the task was parked, in which case the
-    /// caller must schedule it (exactly one waker sees `true` per park).
-    pub(crate) fn notify(&self) -> bool {
-        self.state.swap(NOTIFIED, Ordering::AcqRel) == PARKED
+    /// On the owning hub: makes a wake-up available. Returns true when the task was parked, in
+    /// which case the caller must put it on the run queue.
+    pub(crate) fn notify_local(&self) -> bool {
+        let was_parked = self.state.load(Ordering::Relaxed) == PARKED;
+        self.state.store(NOTIFIED, Ordering::Relaxed);
+        was_parked
     }
 
-    /// Consumes an available wake-up, if any.
-    pub(crate) fn take_notification(&self) -> bool {
-        self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    /// On the owning hub: consumes an available wake-up, if any.
+    pub(crate) fn take_notification_local(&self) -> bool {
+        let notified = self.state.load(Ordering::Relaxed) == NOTIFIED;
+        if notified {
+            self.state.store(EMPTY, Ordering::Relaxed);
+        }
+        notified
     }
 
-    /// Announces that the task is about to suspend. Returns false when a wake-up arrived in the
-    /// meantime, in which case the task must not suspend.
-    pub(crate) fn prepare_park(&self) -> bool {
-        self.state.compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    /// On the owning hub: the task is about to suspend until notified.
+    pub(crate) fn set_parked_local(&self) {
+        self.state.store(PARKED, Ordering::Relaxed);
     }
 
-    /// Called after resuming from a park: the wake-up that resumed us is consumed.
-    pub(crate) fn finish_park(&self) {
+    /// On the owning hub, after resuming from a park: the wake-up that resumed us is consumed.
+    pub(crate) fn finish_park_local(&self) {
         self.state.store(EMPTY, Ordering::Relaxed);
+    }
+
+    /// Called by the hub when it takes this task's wake out of the remote queue.
+    pub(crate) fn clear_remote_wake(&self) {
+        self.remote_wake_pending.store(false, Ordering::Release);
     }
 
     pub(crate) fn request_cancel(&self) {
@@ -91,11 +108,14 @@ impl Task {
         self.cancel.load(Ordering::Acquire)
     }
 
-    /// Wakes the task from any thread: locally when called on its own hub, else through the
-    /// hub's wake queue.
+    /// Wakes the task from any thread: directly when called on its own hub, else through the
+    /// hub's remote queue (at most one entry per task at a time).
     pub(crate) fn wake(self: &Arc<Self>) {
-        if self.notify() {
-            crate::hub::schedule(self);
+        if crate::hub::wake_if_local(self) {
+            return;
+        }
+        if !self.remote_wake_pending.swap(true, Ordering::AcqRel) {
+            self.hub.push_remote(crate::hub::Remote::Wake(self.clone()));
         }
     }
 }

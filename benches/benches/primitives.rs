@@ -1,0 +1,222 @@
+//! Primitive costs, each peer in the same criterion group and run: yield, spawn + join, and
+//! park/unpark ping-pong between two green threads (or tasks, or coroutines) on one thread.
+//!
+//! Each measurement runs inside its runtime and times only the loop (`iter_custom`), so runtime
+//! start-up and teardown stay out of the numbers.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
+use std::time::{Duration, Instant};
+
+fn yield_now(c: &mut Criterion) {
+    let mut group = c.benchmark_group("yield_now");
+    group.bench_function("greenhub", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    greenhub::yield_now();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("may", |b| {
+        b.iter_custom(|iters| {
+            may_timed(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    may::coroutine::yield_now();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_timed(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::task::yield_now().await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("std_thread", |b| b.iter(std::thread::yield_now));
+    group.finish();
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_join");
+    group.bench_function("greenhub", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    greenhub::spawn(|| ()).join().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("may", |b| {
+        b.iter_custom(|iters| {
+            may_timed(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    may::go!(|| ()).join().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_timed(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::spawn(async {}).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("std_thread", |b| b.iter(|| std::thread::spawn(|| ()).join().unwrap()));
+    group.finish();
+}
+
+fn park_unpark_ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("park_unpark_ping_pong");
+    group.bench_function("greenhub", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                use std::cell::Cell;
+                use std::rc::Rc;
+                let turn = Rc::new(Cell::new(0u64));
+                let main = greenhub::current();
+                let theirs = turn.clone();
+                let partner = greenhub::spawn(move || {
+                    for round in 0..iters {
+                        while theirs.get() != 2 * round + 1 {
+                            greenhub::park();
+                        }
+                        theirs.set(2 * round + 2);
+                        main.unpark();
+                    }
+                });
+                greenhub::yield_now();
+                let partner_thread = partner.thread();
+                let start = Instant::now();
+                for round in 0..iters {
+                    turn.set(2 * round + 1);
+                    partner_thread.unpark();
+                    while turn.get() != 2 * round + 2 {
+                        greenhub::park();
+                    }
+                }
+                let elapsed = start.elapsed();
+                partner.join().unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("may", |b| {
+        b.iter_custom(|iters| {
+            may_timed(move || {
+                use std::sync::atomic::{AtomicU64, Ordering};
+                use std::sync::Arc;
+                let turn = Arc::new(AtomicU64::new(0));
+                let main = may::coroutine::current();
+                let theirs = turn.clone();
+                let partner = may::go!(move || {
+                    for round in 0..iters {
+                        while theirs.load(Ordering::Acquire) != 2 * round + 1 {
+                            may::coroutine::park();
+                        }
+                        theirs.store(2 * round + 2, Ordering::Release);
+                        main.unpark();
+                    }
+                });
+                may::coroutine::yield_now();
+                let partner_co = partner.coroutine().clone();
+                let start = Instant::now();
+                for round in 0..iters {
+                    turn.store(2 * round + 1, Ordering::Release);
+                    partner_co.unpark();
+                    while turn.load(Ordering::Acquire) != 2 * round + 2 {
+                        may::coroutine::park();
+                    }
+                }
+                let elapsed = start.elapsed();
+                partner.join().unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_timed(async move {
+                use std::sync::Arc;
+                use tokio::sync::Notify;
+                let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+                let (their_ping, their_pong) = (ping.clone(), pong.clone());
+                let partner = tokio::spawn(async move {
+                    for _ in 0..iters {
+                        their_ping.notified().await;
+                        their_pong.notify_one();
+                    }
+                });
+                let start = Instant::now();
+                for _ in 0..iters {
+                    ping.notify_one();
+                    pong.notified().await;
+                }
+                let elapsed = start.elapsed();
+                partner.await.unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("std_thread", |b| {
+        b.iter_custom(|iters| {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            use std::sync::Arc;
+            let turn = Arc::new(AtomicU64::new(0));
+            let main = std::thread::current();
+            let theirs = turn.clone();
+            let partner = std::thread::spawn(move || {
+                for round in 0..iters {
+                    while theirs.load(Ordering::Acquire) != 2 * round + 1 {
+                        std::thread::park();
+                    }
+                    theirs.store(2 * round + 2, Ordering::Release);
+                    main.unpark();
+                }
+            });
+            let partner_thread = partner.thread().clone();
+            let start = Instant::now();
+            for round in 0..iters {
+                turn.store(2 * round + 1, Ordering::Release);
+                partner_thread.unpark();
+                while turn.load(Ordering::Acquire) != 2 * round + 2 {
+                    std::thread::park();
+                }
+            }
+            let elapsed = start.elapsed();
+            partner.join().unwrap();
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join, park_unpark_ping_pong }
+criterion_main!(benches);
