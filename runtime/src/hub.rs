@@ -204,7 +204,12 @@ pub(crate) struct Hub {
     main_done: Cell<bool>,
     /// Yields that returned at once because nothing else was runnable, since the loop last ran.
     quick_yields: Cell<usize>,
+    /// Headers of joined green threads, kept to save an allocation per spawn.
+    spare_tasks: RefCell<Vec<Arc<Task>>>,
 }
+
+/// How many spare task headers a hub keeps.
+const SPARE_TASKS: usize = 256;
 
 thread_local! {
     /// The hub running on this OS thread, set for the duration of `Hub::run_loop`.
@@ -284,6 +289,7 @@ impl Hub {
             main_key: Cell::new(None),
             main_done: Cell::new(false),
             quick_yields: Cell::new(0),
+            spare_tasks: RefCell::new(Vec::new()),
         }
     }
 
@@ -323,6 +329,27 @@ impl Hub {
     }
 
     // ----- spawning -----
+
+    /// A header for a new green thread on this hub, recycled when one is spare.
+    pub(crate) fn new_task(&self, name: Option<Box<str>>) -> Arc<Task> {
+        if let Some(mut task) = self.spare_tasks.borrow_mut().pop() {
+            if let Some(header) = Arc::get_mut(&mut task) {
+                header.reuse(name);
+                return task;
+            }
+        }
+        Arc::new(Task::new(name, self.shared.clone()))
+    }
+
+    /// Takes back the header of a joined green thread if nobody else refers to it.
+    pub(crate) fn recycle_task(&self, mut task: Arc<Task>) {
+        if Arc::ptr_eq(&task.hub, &self.shared) && Arc::get_mut(&mut task).is_some() {
+            let mut spare = self.spare_tasks.borrow_mut();
+            if spare.len() < SPARE_TASKS {
+                spare.push(task);
+            }
+        }
+    }
 
     /// Registers a new green thread on this hub and makes it runnable.
     pub(crate) fn spawn_task(

@@ -141,18 +141,26 @@ pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinErr
 /// ```
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
-    task: Arc<Task>,
-    /// Set by `join`, whose outcome needs no detaching afterwards.
-    joined: bool,
+    /// `None` only after `join` handed the header back for reuse.
+    task: Option<Arc<Task>>,
+}
+
+/// Hands a joined green thread's header back to its hub for reuse.
+fn recycle(task: Arc<Task>) {
+    let _ = crate::hub::with_hub(|hub| hub.recycle_task(task));
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(packet: Arc<Packet<T>>, task: Arc<Task>) -> JoinHandle<T> {
-        JoinHandle { packet, task, joined: false }
+        JoinHandle { packet, task: Some(task) }
+    }
+
+    fn header(&self) -> &Arc<Task> {
+        self.task.as_ref().expect("the header is only taken by join, which consumes the handle")
     }
 
     pub(crate) fn key(&self) -> u32 {
-        self.task.key()
+        self.header().key()
     }
 
     /// Waits for the green thread to finish and returns its value.
@@ -174,8 +182,11 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn join(mut self) -> Result<T, JoinError> {
+        // If the wait unwinds (the joiner was cancelled), `drop` detaches as usual.
         let outcome = self.packet.wait();
-        self.joined = true;
+        if let Some(task) = self.task.take() {
+            recycle(task);
+        }
         outcome
     }
 
@@ -196,8 +207,9 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn cancel(&self) {
-        self.task.request_cancel();
-        self.task.wake();
+        let task = self.header();
+        task.request_cancel();
+        task.wake();
     }
 
     /// Whether the green thread has finished (returned, panicked or been cancelled).
@@ -227,14 +239,14 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn thread(&self) -> crate::GreenThread {
-        crate::GreenThread::of_task(self.task.clone())
+        crate::GreenThread::of_task(self.header().clone())
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if !self.joined {
-            self.packet.detach(&self.task);
+        if let Some(task) = &self.task {
+            self.packet.detach(task);
         }
     }
 }
@@ -242,8 +254,8 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.task.id())
-            .field("name", &self.task.name())
+            .field("id", &self.header().id())
+            .field("name", &self.header().name())
             .field("finished", &self.is_finished())
             .finish()
     }

@@ -34,7 +34,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let task = Arc::new(Task::new(name, hub.shared.clone()));
+    let task = hub.new_task(name);
     let packet = Arc::new(Packet::new());
     hub.spawn_task(task.clone(), stack_size, green_root(packet.clone(), f))?;
     Ok(JoinHandle::new(packet, task))

@@ -52,6 +52,16 @@ impl Task {
         }
     }
 
+    /// Makes a finished task's header ready for a new green thread, reusing its allocation.
+    pub(crate) fn reuse(&mut self, name: Option<Box<str>>) {
+        self.id = next_id();
+        self.name = name;
+        *self.key.get_mut() = u32::MAX;
+        *self.state.get_mut() = EMPTY;
+        *self.remote_wake_pending.get_mut() = false;
+        *self.cancel.get_mut() = false;
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
