@@ -15,22 +15,29 @@ fn per_thread(before: u64, after: u64) -> f64 {
 }
 
 fn greenhub_rss() -> f64 {
-    greenhub::Runtime::builder().hubs(1).build().unwrap().run(|| {
-        let before = resident_bytes().unwrap_or(0);
-        let sleepers: Vec<_> = (0..COUNT).map(|_| greenhub::spawn(|| greenhub::sleep(NAP))).collect();
-        greenhub::yield_now(); // every sleeper runs once and parks on its timer
-        let after = resident_bytes().unwrap_or(0);
-        sleepers.into_iter().for_each(|s| s.join().unwrap());
-        per_thread(before, after)
-    })
+    greenhub::Runtime::builder()
+        .hubs(1)
+        .build()
+        .unwrap()
+        .run(|| {
+            let before = resident_bytes().unwrap_or(0);
+            let sleepers: Vec<_> = (0..COUNT)
+                .map(|_| greenhub::spawn(|| greenhub::sleep(NAP)))
+                .collect();
+            greenhub::yield_now(); // every sleeper runs once and parks on its timer
+            let after = resident_bytes().unwrap_or(0);
+            sleepers.into_iter().for_each(|s| s.join().unwrap());
+            per_thread(before, after)
+        })
 }
 
 fn may_rss() -> f64 {
     may_one_worker();
     may::go!(|| {
         let before = resident_bytes().unwrap_or(0);
-        let sleepers: Vec<_> =
-            (0..COUNT).map(|_| may::go!(|| may::coroutine::sleep(NAP))).collect();
+        let sleepers: Vec<_> = (0..COUNT)
+            .map(|_| may::go!(|| may::coroutine::sleep(NAP)))
+            .collect();
         may::coroutine::yield_now();
         may::coroutine::sleep(Duration::from_millis(50));
         let after = resident_bytes().unwrap_or(0);
@@ -44,7 +51,9 @@ fn may_rss() -> f64 {
 fn tokio_rss() -> f64 {
     let per = tokio_timed(async {
         let before = resident_bytes().unwrap_or(0);
-        let sleepers: Vec<_> = (0..COUNT).map(|_| tokio::spawn(tokio::time::sleep(NAP))).collect();
+        let sleepers: Vec<_> = (0..COUNT)
+            .map(|_| tokio::spawn(tokio::time::sleep(NAP)))
+            .collect();
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         let after = resident_bytes().unwrap_or(0);
@@ -64,7 +73,16 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    println!("memory/sleeping_30000/greenhub: {:.0} bytes per green thread", greenhub_rss());
-    println!("memory/sleeping_30000/may: {:.0} bytes per coroutine", may_rss());
-    println!("memory/sleeping_30000/tokio_current_thread: {:.0} bytes per task", tokio_rss());
+    println!(
+        "memory/sleeping_30000/greenhub: {:.0} bytes per green thread",
+        greenhub_rss()
+    );
+    println!(
+        "memory/sleeping_30000/may: {:.0} bytes per coroutine",
+        may_rss()
+    );
+    println!(
+        "memory/sleeping_30000/tokio_current_thread: {:.0} bytes per task",
+        tokio_rss()
+    );
 }

@@ -6,6 +6,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn yield_now(c: &mut Criterion) {
@@ -82,7 +84,9 @@ fn spawn_join(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("std_thread", |b| b.iter(|| std::thread::spawn(|| ()).join().unwrap()));
+    group.bench_function("std_thread", |b| {
+        b.iter(|| std::thread::spawn(|| ()).join().unwrap())
+    });
     group.finish();
 }
 
@@ -91,31 +95,14 @@ fn park_unpark_ping_pong(c: &mut Criterion) {
     group.bench_function("greenhub", |b| {
         b.iter_custom(|iters| {
             greenhub_timed(move || {
-                use std::cell::Cell;
-                use std::rc::Rc;
-                let turn = Rc::new(Cell::new(0u64));
-                let main = greenhub::current();
-                let theirs = turn.clone();
+                let turn = Arc::new(AtomicU64::new(0));
+                let (main, theirs) = (greenhub::current(), turn.clone());
                 let partner = greenhub::spawn(move || {
-                    for round in 0..iters {
-                        while theirs.get() != 2 * round + 1 {
-                            greenhub::park();
-                        }
-                        theirs.set(2 * round + 2);
-                        main.unpark();
-                    }
+                    partner_side(iters, &theirs, greenhub::park, || main.unpark())
                 });
-                greenhub::yield_now();
+                greenhub::yield_now(); // the partner starts and parks
                 let partner_thread = partner.thread();
-                let start = Instant::now();
-                for round in 0..iters {
-                    turn.set(2 * round + 1);
-                    partner_thread.unpark();
-                    while turn.get() != 2 * round + 2 {
-                        greenhub::park();
-                    }
-                }
-                let elapsed = start.elapsed();
+                let elapsed = main_side(iters, &turn, greenhub::park, || partner_thread.unpark());
                 partner.join().unwrap();
                 elapsed
             })
@@ -124,31 +111,14 @@ fn park_unpark_ping_pong(c: &mut Criterion) {
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
             may_timed(move || {
-                use std::sync::atomic::{AtomicU64, Ordering};
-                use std::sync::Arc;
                 let turn = Arc::new(AtomicU64::new(0));
-                let main = may::coroutine::current();
-                let theirs = turn.clone();
+                let (main, theirs) = (may::coroutine::current(), turn.clone());
                 let partner = may::go!(move || {
-                    for round in 0..iters {
-                        while theirs.load(Ordering::Acquire) != 2 * round + 1 {
-                            may::coroutine::park();
-                        }
-                        theirs.store(2 * round + 2, Ordering::Release);
-                        main.unpark();
-                    }
+                    partner_side(iters, &theirs, may::coroutine::park, || main.unpark())
                 });
                 may::coroutine::yield_now();
                 let partner_co = partner.coroutine().clone();
-                let start = Instant::now();
-                for round in 0..iters {
-                    turn.store(2 * round + 1, Ordering::Release);
-                    partner_co.unpark();
-                    while turn.load(Ordering::Acquire) != 2 * round + 2 {
-                        may::coroutine::park();
-                    }
-                }
-                let elapsed = start.elapsed();
+                let elapsed = main_side(iters, &turn, may::coroutine::park, || partner_co.unpark());
                 partner.join().unwrap();
                 elapsed
             })
@@ -157,7 +127,6 @@ fn park_unpark_ping_pong(c: &mut Criterion) {
     group.bench_function("tokio_current_thread", |b| {
         b.iter_custom(|iters| {
             tokio_timed(async move {
-                use std::sync::Arc;
                 use tokio::sync::Notify;
                 let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
                 let (their_ping, their_pong) = (ping.clone(), pong.clone());
@@ -180,35 +149,43 @@ fn park_unpark_ping_pong(c: &mut Criterion) {
     });
     group.bench_function("std_thread", |b| {
         b.iter_custom(|iters| {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            use std::sync::Arc;
             let turn = Arc::new(AtomicU64::new(0));
-            let main = std::thread::current();
-            let theirs = turn.clone();
+            let (main, theirs) = (std::thread::current(), turn.clone());
             let partner = std::thread::spawn(move || {
-                for round in 0..iters {
-                    while theirs.load(Ordering::Acquire) != 2 * round + 1 {
-                        std::thread::park();
-                    }
-                    theirs.store(2 * round + 2, Ordering::Release);
-                    main.unpark();
-                }
+                partner_side(iters, &theirs, std::thread::park, || main.unpark())
             });
             let partner_thread = partner.thread().clone();
-            let start = Instant::now();
-            for round in 0..iters {
-                turn.store(2 * round + 1, Ordering::Release);
-                partner_thread.unpark();
-                while turn.load(Ordering::Acquire) != 2 * round + 2 {
-                    std::thread::park();
-                }
-            }
-            let elapsed = start.elapsed();
+            let elapsed = main_side(iters, &turn, std::thread::park, || partner_thread.unpark());
             partner.join().unwrap();
             elapsed
         })
     });
     group.finish();
+}
+
+/// One side of the ping-pong: odd turns are the partner's, even turns the main side's. Each
+/// side parks until the turn is its own, so spurious wake-ups are harmless.
+fn partner_side(iters: u64, turn: &AtomicU64, park: fn(), wake_main: impl Fn()) {
+    for round in 0..iters {
+        while turn.load(Ordering::Acquire) != 2 * round + 1 {
+            park();
+        }
+        turn.store(2 * round + 2, Ordering::Release);
+        wake_main();
+    }
+}
+
+/// The timed side of the ping-pong; see [`partner_side`].
+fn main_side(iters: u64, turn: &AtomicU64, park: fn(), wake_partner: impl Fn()) -> Duration {
+    let start = Instant::now();
+    for round in 0..iters {
+        turn.store(2 * round + 1, Ordering::Release);
+        wake_partner();
+        while turn.load(Ordering::Acquire) != 2 * round + 2 {
+            park();
+        }
+    }
+    start.elapsed()
 }
 
 fn config() -> Criterion {

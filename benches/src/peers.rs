@@ -7,7 +7,11 @@ pub fn greenhub_timed<F>(f: F) -> Duration
 where
     F: FnOnce() -> Duration + 'static,
 {
-    greenhub::Runtime::builder().hubs(1).build().expect("valid configuration").run(f)
+    greenhub::Runtime::builder()
+        .hubs(1)
+        .build()
+        .expect("valid configuration")
+        .run(f)
 }
 
 /// Runs `f` in a may coroutine with may configured for one worker.

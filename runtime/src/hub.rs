@@ -127,7 +127,12 @@ pub(crate) struct HubShared {
 
 impl HubShared {
     pub(crate) fn new(index: usize, waker: Waker, liveness: Arc<Liveness>) -> HubShared {
-        HubShared { index, remote: Mutex::new(Vec::new()), waker, liveness }
+        HubShared {
+            index,
+            remote: Mutex::new(Vec::new()),
+            waker,
+            liveness,
+        }
     }
 
     fn flags(&self) -> &HubFlags {
@@ -138,7 +143,10 @@ impl HubShared {
         // Leave the idle state before the work is visible, so that no deadlock check can see
         // this hub idle while it has work to do.
         self.liveness.leave_idle(self.index);
-        self.remote.lock().unwrap_or_else(|e| e.into_inner()).push(work);
+        self.remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(work);
         let flags = self.flags();
         if !flags.notified.swap(true, Ordering::SeqCst) && flags.sleeping.load(Ordering::SeqCst) {
             // A failed eventfd write cannot be reported to the waker; the hub still sees
@@ -186,6 +194,8 @@ pub(crate) struct Hub {
     pub(crate) shared: Arc<HubShared>,
     pub(crate) runtime: Arc<RuntimeShared>,
     run_queue: RefCell<VecDeque<u32>>,
+    // Boxed on purpose (clippy's vec_box): cells must keep their address while the table grows.
+    #[allow(clippy::vec_box)]
     slots: RefCell<Vec<Box<SlotCell>>>,
     free_slots: RefCell<Vec<u32>>,
     live_tasks: Cell<usize>,
@@ -264,11 +274,7 @@ impl Drop for TimerGuard<'_> {
 }
 
 impl Hub {
-    pub(crate) fn new(
-        shared: Arc<HubShared>,
-        runtime: Arc<RuntimeShared>,
-        poller: Poller,
-    ) -> Hub {
+    pub(crate) fn new(shared: Arc<HubShared>, runtime: Arc<RuntimeShared>, poller: Poller) -> Hub {
         let stack_size = runtime.stack_size;
         Hub {
             shared,
@@ -302,7 +308,10 @@ impl Hub {
             }
         }
         let previous = CURRENT_HUB.with(|h| h.replace(self));
-        assert!(previous.is_null(), "a hub is already running on this thread");
+        assert!(
+            previous.is_null(),
+            "a hub is already running on this thread"
+        );
         let _exit = Exit;
         f()
     }
@@ -494,11 +503,15 @@ impl Hub {
 
     fn run_task(&self, key: u32) {
         let slot = self.slot(key);
-        let Some(task) = slot.task.borrow().as_ref().map(Arc::as_ptr) else { return };
+        let Some(task) = slot.task.borrow().as_ref().map(Arc::as_ptr) else {
+            return;
+        };
         // SAFETY: only the hub loop touches the coroutine cell, and it is not re-entrant (see
         // SlotCell); the cell stays in place while the coroutine runs.
         let coroutine = unsafe { &mut *slot.coroutine.get() };
-        let Some(coroutine) = coroutine.as_mut() else { return };
+        let Some(coroutine) = coroutine.as_mut() else {
+            return;
+        };
         self.current.set(Some(Current { key, task }));
         stack::set_running(slot.running.get());
         let result = coroutine.resume(());
@@ -541,7 +554,8 @@ impl Hub {
         if !self.has_remote_work() || !self.shared.flags().notified.swap(false, Ordering::SeqCst) {
             return;
         }
-        let work = std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
+        let work =
+            std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
         for item in work {
             match item {
                 Remote::Wake(task) => {

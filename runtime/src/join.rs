@@ -94,7 +94,10 @@ impl<T> Packet<T> {
 }
 
 fn report_unjoined<T>(outcome: Option<Result<T, JoinError>>, task: &Task) {
-    if let Some(Err(JoinError { repr: Repr::Panicked(payload) })) = outcome {
+    if let Some(Err(JoinError {
+        repr: Repr::Panicked(payload),
+    })) = outcome
+    {
         eprintln!(
             "greenhub: green thread '{}' (id {}) panicked and nobody joined it: {}",
             task.name().unwrap_or("<unnamed>"),
@@ -120,7 +123,9 @@ pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinErr
         if payload.is::<Cancelled>() {
             JoinError::cancelled()
         } else {
-            JoinError { repr: Repr::Panicked(payload) }
+            JoinError {
+                repr: Repr::Panicked(payload),
+            }
         }
     })
 }
@@ -152,11 +157,16 @@ fn recycle(task: Arc<Task>) {
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(packet: Arc<Packet<T>>, task: Arc<Task>) -> JoinHandle<T> {
-        JoinHandle { packet, task: Some(task) }
+        JoinHandle {
+            packet,
+            task: Some(task),
+        }
     }
 
     fn header(&self) -> &Arc<Task> {
-        self.task.as_ref().expect("the header is only taken by join, which consumes the handle")
+        self.task
+            .as_ref()
+            .expect("the header is only taken by join, which consumes the handle")
     }
 
     pub(crate) fn key(&self) -> u32 {
@@ -282,7 +292,9 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn cancelled() -> JoinError {
-        JoinError { repr: Repr::Cancelled }
+        JoinError {
+            repr: Repr::Cancelled,
+        }
     }
 
     /// True when the green thread was cancelled with [`JoinHandle::cancel`] (or by runtime
@@ -304,7 +316,8 @@ impl JoinError {
     /// When the green thread was cancelled rather than panicking; see
     /// [`try_into_panic`](Self::try_into_panic).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("the green thread was cancelled, it did not panic")
+        self.try_into_panic()
+            .expect("the green thread was cancelled, it did not panic")
     }
 
     /// The panic payload, or the error itself when the green thread was cancelled.
@@ -324,7 +337,9 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("green thread was cancelled"),
-            Repr::Panicked(payload) => write!(f, "green thread panicked: {}", panic_message(&**payload)),
+            Repr::Panicked(payload) => {
+                write!(f, "green thread panicked: {}", panic_message(&**payload))
+            }
         }
     }
 }
@@ -333,7 +348,9 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panicked(payload) => write!(f, "JoinError::Panicked({:?})", panic_message(&**payload)),
+            Repr::Panicked(payload) => {
+                write!(f, "JoinError::Panicked({:?})", panic_message(&**payload))
+            }
         }
     }
 }

@@ -58,7 +58,9 @@ pub(crate) use hub::Hub;
 
 pub use blocking::unblock;
 pub use join::{JoinError, JoinHandle};
-pub use park::{current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now};
+pub use park::{
+    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
+};
 pub use runtime::{run, Runtime, RuntimeBuilder};
 pub use spawn::{spawn, spawn_on, Builder};
 pub use stack::DEFAULT_STACK_SIZE;

@@ -68,13 +68,18 @@ impl RuntimeBuilder {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if hubs == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a runtime needs at least one hub"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime needs at least one hub",
+            ));
         }
         let stack_size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
         if stack_size < MIN_STACK_SIZE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("green-thread stacks must be at least {MIN_STACK_SIZE} bytes, not {stack_size}"),
+                format!(
+                    "green-thread stacks must be at least {MIN_STACK_SIZE} bytes, not {stack_size}"
+                ),
             ));
         }
         Ok(Runtime { hubs, stack_size })
@@ -135,9 +140,14 @@ impl Runtime {
         let hubs = pollers
             .iter()
             .enumerate()
-            .map(|(index, poller)| Arc::new(HubShared::new(index, poller.waker(), liveness.clone())))
+            .map(|(index, poller)| {
+                Arc::new(HubShared::new(index, poller.waker(), liveness.clone()))
+            })
             .collect();
-        let shared = Arc::new(RuntimeShared { hubs, stack_size: self.stack_size });
+        let shared = Arc::new(RuntimeShared {
+            hubs,
+            stack_size: self.stack_size,
+        });
         let mut pollers = pollers.into_iter();
         let main_poller = pollers.next().expect("at least one hub");
         let threads: Vec<_> = pollers
@@ -206,5 +216,8 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    Runtime::builder().build().expect("the default configuration is valid").run(f)
+    Runtime::builder()
+        .build()
+        .expect("the default configuration is valid")
+        .run(f)
 }

@@ -110,7 +110,10 @@ where
 {
     let (count, here) = with_hub(|current| (current.runtime.hubs.len(), current.index()))
         .unwrap_or_else(|| outside_runtime("spawn_on"));
-    assert!(hub < count, "greenhub::spawn_on: hub {hub} does not exist (this runtime has {count})");
+    assert!(
+        hub < count,
+        "greenhub::spawn_on: hub {hub} does not exist (this runtime has {count})"
+    );
     if hub == here {
         return spawn(f);
     }
@@ -121,7 +124,8 @@ where
     let start = Box::new(move |hub: &Hub| {
         let root = green_root(packet.clone(), f);
         if let Err(err) = hub.spawn_task(task.clone(), None, root) {
-            let payload: Box<dyn std::any::Any + Send> = Box::new(format!("greenhub::spawn_on: {err}"));
+            let payload: Box<dyn std::any::Any + Send> =
+                Box::new(format!("greenhub::spawn_on: {err}"));
             packet.complete(outcome_of::<T>(Err(payload)), &task);
         }
     });

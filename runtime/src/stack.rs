@@ -47,7 +47,10 @@ fn page_size() -> usize {
 
 impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
-        StackPool { size, free: Vec::new() }
+        StackPool {
+            size,
+            free: Vec::new(),
+        }
     }
 
     /// A stack of at least `size` bytes (the pool's size when `None`), reused when possible.
@@ -100,13 +103,22 @@ impl Default for RunningStack {
 }
 
 impl RunningStack {
-    pub(crate) const NONE: RunningStack =
-        RunningStack { guard_lo: 0, guard_hi: 0, usable: 0, task: std::ptr::null() };
+    pub(crate) const NONE: RunningStack = RunningStack {
+        guard_lo: 0,
+        guard_hi: 0,
+        usable: 0,
+        task: std::ptr::null(),
+    };
 
     pub(crate) fn of(stack: &DefaultStack, task: &Task) -> RunningStack {
         let guard_lo = stack.limit().get();
         let guard_hi = guard_lo + page_size();
-        RunningStack { guard_lo, guard_hi, usable: stack.base().get() - guard_hi, task }
+        RunningStack {
+            guard_lo,
+            guard_hi,
+            usable: stack.base().get() - guard_hi,
+            task,
+        }
     }
 }
 
@@ -164,7 +176,11 @@ fn fault_address(info: &libc::siginfo_t) -> usize {
     info.si_addr as usize
 }
 
-extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+extern "C" fn on_fault(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
     // Only async-signal-safe work here: a thread-local read, write(2) and abort(3).
     let running = RUNNING.with(|r| r.get());
     // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler.
@@ -177,8 +193,14 @@ extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context:
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }
-    let Some(previous) = PREVIOUS.get() else { return };
-    let previous = if signal == libc::SIGBUS { &previous.bus } else { &previous.segv };
+    let Some(previous) = PREVIOUS.get() else {
+        return;
+    };
+    let previous = if signal == libc::SIGBUS {
+        &previous.bus
+    } else {
+        &previous.segv
+    };
     forward(signal, info, context, previous);
 }
 
@@ -274,7 +296,11 @@ pub(crate) fn ensure_alt_stack() -> Option<AltStack> {
     if memory == libc::MAP_FAILED {
         return None;
     }
-    let stack = libc::stack_t { ss_sp: memory, ss_flags: 0, ss_size: len };
+    let stack = libc::stack_t {
+        ss_sp: memory,
+        ss_flags: 0,
+        ss_size: len,
+    };
     // SAFETY: `stack` describes the mapping we just made, which outlives its use (see Drop).
     unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) };
     Some(AltStack { memory, len })

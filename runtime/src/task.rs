@@ -223,14 +223,20 @@ impl GreenThread {
                     }
                     cell.get()
                 });
-                GreenThread { id: make_id(id), inner: Unparker::Os(std::thread::current()) }
+                GreenThread {
+                    id: make_id(id),
+                    inner: Unparker::Os(std::thread::current()),
+                }
             }
         }
     }
 
     pub(crate) fn of_task(task: Arc<Task>) -> GreenThread {
         task.hub.external_waker_added();
-        GreenThread { id: make_id(task.id), inner: Unparker::Green(task) }
+        GreenThread {
+            id: make_id(task.id),
+            inner: Unparker::Green(task),
+        }
     }
 
     /// Wakes the green thread if it is parked; otherwise its next [`park`](crate::park) returns
@@ -284,7 +290,10 @@ impl Clone for GreenThread {
         if let Unparker::Green(task) = &self.inner {
             task.hub.external_waker_added();
         }
-        GreenThread { inner: self.inner.clone(), id: self.id }
+        GreenThread {
+            inner: self.inner.clone(),
+            id: self.id,
+        }
     }
 }
 
@@ -298,6 +307,9 @@ impl Drop for GreenThread {
 
 impl fmt::Debug for GreenThread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GreenThread").field("id", &self.id).field("name", &self.name()).finish()
+        f.debug_struct("GreenThread")
+            .field("id", &self.id)
+            .field("name", &self.name())
+            .finish()
     }
 }

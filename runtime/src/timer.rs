@@ -54,18 +54,29 @@ impl TimerHeap {
                 slot
             }
             None => {
-                self.entries.push(Entry { deadline, seq, task, position, generation: 0 });
+                self.entries.push(Entry {
+                    deadline,
+                    seq,
+                    task,
+                    position,
+                    generation: 0,
+                });
                 (self.entries.len() - 1) as u32
             }
         };
         self.heap.push(slot);
         self.sift_up(position as usize);
-        TimerId { slot, generation: self.entries[slot as usize].generation }
+        TimerId {
+            slot,
+            generation: self.entries[slot as usize].generation,
+        }
     }
 
     /// Removes a timer; returns false when it already fired or was removed.
     pub(crate) fn remove(&mut self, id: TimerId) -> bool {
-        let Some(e) = self.entries.get(id.slot as usize) else { return false };
+        let Some(e) = self.entries.get(id.slot as usize) else {
+            return false;
+        };
         if e.generation != id.generation || e.position == VACANT {
             return false;
         }
@@ -74,7 +85,9 @@ impl TimerHeap {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.first().map(|&slot| self.entries[slot as usize].deadline)
+        self.heap
+            .first()
+            .map(|&slot| self.entries[slot as usize].deadline)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -110,7 +123,10 @@ impl TimerHeap {
     }
 
     fn less(&self, a: usize, b: usize) -> bool {
-        let (a, b) = (&self.entries[self.heap[a] as usize], &self.entries[self.heap[b] as usize]);
+        let (a, b) = (
+            &self.entries[self.heap[a] as usize],
+            &self.entries[self.heap[b] as usize],
+        );
         (a.deadline, a.seq) < (b.deadline, b.seq)
     }
 
@@ -159,8 +175,10 @@ mod tests {
     fn pops_in_deadline_order_and_removes_from_the_middle() {
         let base = Instant::now();
         let mut heap = TimerHeap::default();
-        let ids: Vec<_> =
-            [5u64, 1, 4, 2, 3].iter().map(|&ms| heap.insert(base + Duration::from_millis(ms), ms as u32)).collect();
+        let ids: Vec<_> = [5u64, 1, 4, 2, 3]
+            .iter()
+            .map(|&ms| heap.insert(base + Duration::from_millis(ms), ms as u32))
+            .collect();
         assert!(heap.remove(ids[2])); // the 4 ms timer
         assert!(!heap.remove(ids[2]), "removing twice reports false");
         let far = base + Duration::from_secs(1);

@@ -46,9 +46,16 @@ fn stack_overflow_names_the_green_thread_and_aborts() {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(output.status.signal(), Some(libc_sigabrt()), "stderr: {stderr}");
+        assert_eq!(
+            output.status.signal(),
+            Some(libc_sigabrt()),
+            "stderr: {stderr}"
+        );
     }
-    assert!(stderr.contains("green thread 'bottomless'"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("green thread 'bottomless'"),
+        "stderr: {stderr}"
+    );
     assert!(stderr.contains("overflowed its stack"), "stderr: {stderr}");
 }
 
@@ -60,9 +67,15 @@ fn libc_sigabrt() -> i32 {
 fn an_unjoined_panic_is_printed_with_the_green_thread_name() {
     if is_child("an_unjoined_panic_is_printed_with_the_green_thread_name") {
         greenhub::run(|| {
-            drop(greenhub::Builder::new().name("lonely".into()).spawn(|| panic!("nobody saw me")));
+            drop(
+                greenhub::Builder::new()
+                    .name("lonely".into())
+                    .spawn(|| panic!("nobody saw me")),
+            );
             greenhub::sleep(std::time::Duration::from_millis(10));
-            let joined = greenhub::Builder::new().name("watched".into()).spawn(|| panic!("seen"));
+            let joined = greenhub::Builder::new()
+                .name("watched".into())
+                .spawn(|| panic!("seen"));
             let _ = joined.unwrap().join();
         });
         return;
@@ -71,8 +84,12 @@ fn an_unjoined_panic_is_printed_with_the_green_thread_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr: {stderr}");
     assert!(
-        stderr.contains("green thread 'lonely'") && stderr.contains("nobody joined it: nobody saw me"),
+        stderr.contains("green thread 'lonely'")
+            && stderr.contains("nobody joined it: nobody saw me"),
         "stderr: {stderr}"
     );
-    assert!(!stderr.contains("green thread 'watched'"), "a joined panic is the joiner's: {stderr}");
+    assert!(
+        !stderr.contains("green thread 'watched'"),
+        "a joined panic is the joiner's: {stderr}"
+    );
 }

@@ -7,7 +7,12 @@ use std::time::Duration;
 fn an_idle_hub_uses_no_cpu() {
     fn cpu_time() -> Duration {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
             + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
         Duration::from_millis(ticks * 10)
@@ -24,5 +29,8 @@ fn an_idle_hub_uses_no_cpu() {
         cpu_time() - before
     });
     // Two hubs busy-polling for 500 ms would burn up to a second of CPU; sleeping ones burn ~0.
-    assert!(used < Duration::from_millis(100), "idle hubs used {used:?} of CPU in 500 ms");
+    assert!(
+        used < Duration::from_millis(100),
+        "idle hubs used {used:?} of CPU in 500 ms"
+    );
 }

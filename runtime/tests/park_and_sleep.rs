@@ -36,7 +36,10 @@ fn sleep_until_and_park_timeout_wait_at_least_their_time() {
 
         let start = Instant::now();
         greenhub::park_timeout(Duration::from_millis(15));
-        assert!(start.elapsed() >= Duration::from_millis(15), "nothing unparked us");
+        assert!(
+            start.elapsed() >= Duration::from_millis(15),
+            "nothing unparked us"
+        );
     });
 }
 
@@ -66,7 +69,10 @@ fn an_unpark_before_park_is_kept_as_a_token() {
         me.unpark();
         let start = Instant::now();
         greenhub::park_timeout(Duration::from_secs(10));
-        assert!(start.elapsed() < Duration::from_secs(5), "the token was lost");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the token was lost"
+        );
     });
 }
 

@@ -28,9 +28,14 @@ fn a_closure_owning_an_rc_can_be_spawned() {
 #[test]
 fn join_returns_the_value_or_the_panic_payload() {
     greenhub::run(|| {
-        assert_eq!(greenhub::spawn(|| String::from("value")).join().unwrap(), "value");
+        assert_eq!(
+            greenhub::spawn(|| String::from("value")).join().unwrap(),
+            "value"
+        );
         let seven = std::hint::black_box(7);
-        let err = greenhub::spawn(move || -> u8 { panic!("payload {seven}") }).join().unwrap_err();
+        let err = greenhub::spawn(move || -> u8 { panic!("payload {seven}") })
+            .join()
+            .unwrap_err();
         assert!(err.is_panic() && !err.is_cancelled());
         assert_eq!(err.to_string(), "green thread panicked: payload 7");
         assert_eq!(*err.into_panic().downcast::<String>().unwrap(), "payload 7");
@@ -71,7 +76,10 @@ fn join_works_from_another_green_thread_and_from_a_plain_thread() {
         });
         let plain = std::thread::spawn(move || remote.join().unwrap());
         // The plain thread blocks in std park; keep this hub free meanwhile.
-        assert_eq!(greenhub::unblock(move || plain.join().unwrap()), "from a hub");
+        assert_eq!(
+            greenhub::unblock(move || plain.join().unwrap()),
+            "from a hub"
+        );
     });
 }
 
@@ -113,7 +121,9 @@ fn a_stack_that_cannot_be_mapped_is_an_error_naming_max_map_count() {
 fn spawn_on_runs_on_the_named_hub() {
     let rt = greenhub::Runtime::builder().hubs(3).build().unwrap();
     rt.run(|| {
-        let hubs: Vec<_> = (0..3).map(|i| greenhub::spawn_on(i, greenhub::current_hub)).collect();
+        let hubs: Vec<_> = (0..3)
+            .map(|i| greenhub::spawn_on(i, greenhub::current_hub))
+            .collect();
         let seen: Vec<_> = hubs.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(seen, vec![Some(0), Some(1), Some(2)]);
     });
@@ -158,7 +168,10 @@ fn a_panicking_main_green_thread_panics_run() {
 fn invalid_configurations_are_refused() {
     let err = greenhub::Runtime::builder().hubs(0).build().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    let err = greenhub::Runtime::builder().stack_size(1024).build().unwrap_err();
+    let err = greenhub::Runtime::builder()
+        .stack_size(1024)
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
@@ -169,7 +182,10 @@ fn thirty_thousand_green_threads_sleep_at_once() {
         let handles: Vec<_> = (0..30_000)
             .map(|_| greenhub::spawn(|| greenhub::sleep(Duration::from_millis(50))))
             .collect();
-        handles.into_iter().map(|h| h.join().is_ok() as usize).sum::<usize>()
+        handles
+            .into_iter()
+            .map(|h| h.join().is_ok() as usize)
+            .sum::<usize>()
     });
     assert_eq!(woke, 30_000);
 }

@@ -10,7 +10,10 @@ fn run_expecting_block_forever(rt: &greenhub::Runtime, f: impl FnOnce() + 'stati
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    assert!(message.contains("would block forever"), "unexpected panic: {message}");
+    assert!(
+        message.contains("would block forever"),
+        "unexpected panic: {message}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! Man pages: epoll_create1(2), epoll_ctl(2), epoll_wait(2), eventfd(2).
 
-use super::{timeout_millis, Event};
+use super::{split_wake_events, timeout_millis, Event};
 use crate::sys::syscall;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -39,8 +39,17 @@ impl Poller {
         let eventfd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
         // SAFETY: eventfd just returned this descriptor and nothing else owns it.
         let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
-        let poller = Poller { epoll, waker: Waker { eventfd: Arc::new(eventfd) } };
-        poller.ctl(libc::EPOLL_CTL_ADD, poller.waker.eventfd.as_raw_fd(), WAKER_TOKEN)?;
+        let poller = Poller {
+            epoll,
+            waker: Waker {
+                eventfd: Arc::new(eventfd),
+            },
+        };
+        poller.ctl(
+            libc::EPOLL_CTL_ADD,
+            poller.waker.eventfd.as_raw_fd(),
+            WAKER_TOKEN,
+        )?;
         Ok(poller)
     }
 
@@ -57,13 +66,21 @@ impl Poller {
     /// Removes `fd`. Events already collected for it may still be reported by the next poll.
     #[allow(dead_code)]
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        syscall!(epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()))
-            .map(drop)
+        syscall!(epoll_ctl(
+            self.epoll.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            fd,
+            std::ptr::null_mut()
+        ))
+        .map(drop)
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
         let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
-        let mut event = libc::epoll_event { events: flags as u32, u64: token };
+        let mut event = libc::epoll_event {
+            events: flags as u32,
+            u64: token,
+        };
         syscall!(epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event)).map(drop)
     }
 
@@ -80,16 +97,9 @@ impl Poller {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e),
         };
-        let mut woken = false;
-        let mut kept = 0;
-        for i in 0..n {
-            if events.list[i].u64 == WAKER_TOKEN {
-                woken = true;
-                self.waker.drain();
-            } else {
-                events.list.swap(kept, i);
-                kept += 1;
-            }
+        let (kept, woken) = split_wake_events(&mut events.list, n, |e| e.u64 == WAKER_TOKEN);
+        if woken {
+            self.waker.drain();
         }
         events.len = kept;
         Ok(woken)
@@ -99,7 +109,11 @@ impl Poller {
 impl Waker {
     pub(crate) fn wake(&self) -> io::Result<()> {
         let one: u64 = 1;
-        match syscall!(write(self.eventfd.as_raw_fd(), (&one as *const u64).cast(), 8)) {
+        match syscall!(write(
+            self.eventfd.as_raw_fd(),
+            (&one as *const u64).cast(),
+            8
+        )) {
             // A full counter (EAGAIN) already means "woken".
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
             _ => Ok(()),
@@ -109,13 +123,20 @@ impl Waker {
     fn drain(&self) {
         let mut buf: u64 = 0;
         // The eventfd is non-blocking; EAGAIN only means another drain got there first.
-        let _ = syscall!(read(self.eventfd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8));
+        let _ = syscall!(read(
+            self.eventfd.as_raw_fd(),
+            (&mut buf as *mut u64).cast(),
+            8
+        ));
     }
 }
 
 impl Events {
     pub(crate) fn with_capacity(capacity: usize) -> Events {
-        Events { list: vec![libc::epoll_event { events: 0, u64: 0 }; capacity], len: 0 }
+        Events {
+            list: vec![libc::epoll_event { events: 0, u64: 0 }; capacity],
+            len: 0,
+        }
     }
 
     #[allow(dead_code)]

@@ -3,7 +3,7 @@
 //!
 //! Man page: kqueue(2).
 
-use super::Event;
+use super::{split_wake_events, Event};
 use crate::sys::syscall;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -62,13 +62,21 @@ impl Poller {
         // SAFETY: kqueue just returned this descriptor and nothing else owns it.
         let kqueue = Arc::new(unsafe { OwnedFd::from_raw_fd(kq) });
         syscall!(fcntl(kq, libc::F_SETFD, libc::FD_CLOEXEC))?;
-        let add = kevent(WAKER_IDENT, libc::EVFILT_USER, libc::EV_ADD | libc::EV_CLEAR, 0, 0);
+        let add = kevent(
+            WAKER_IDENT,
+            libc::EVFILT_USER,
+            libc::EV_ADD | libc::EV_CLEAR,
+            0,
+            0,
+        );
         apply(kq, &[add])?;
         Ok(Poller { kqueue })
     }
 
     pub(crate) fn waker(&self) -> Waker {
-        Waker { kqueue: self.kqueue.clone() }
+        Waker {
+            kqueue: self.kqueue.clone(),
+        }
     }
 
     /// Registers `fd` for read and write readiness, edge-triggered.
@@ -99,7 +107,9 @@ impl Poller {
             tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
             tv_nsec: d.subsec_nanos() as _,
         });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         let n = match syscall!(kevent(
             self.kqueue.as_raw_fd(),
             std::ptr::null(),
@@ -112,16 +122,8 @@ impl Poller {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e),
         };
-        let mut woken = false;
-        let mut kept = 0;
-        for i in 0..n {
-            if events.list[i].filter == libc::EVFILT_USER {
-                woken = true;
-            } else {
-                events.list.swap(kept, i);
-                kept += 1;
-            }
-        }
+        let (kept, woken) =
+            split_wake_events(&mut events.list, n, |e| e.filter == libc::EVFILT_USER);
         events.len = kept;
         Ok(woken)
     }
@@ -137,7 +139,10 @@ impl Waker {
 impl Events {
     pub(crate) fn with_capacity(capacity: usize) -> Events {
         let empty = kevent(0, 0, 0, 0, 0);
-        Events { list: vec![empty; capacity], len: 0 }
+        Events {
+            list: vec![empty; capacity],
+            len: 0,
+        }
     }
 
     #[allow(dead_code)]

@@ -61,6 +61,22 @@ pub(crate) struct Event {
     pub(crate) writable: bool,
 }
 
+/// Moves the events that are not the waker's to the front of `list[..n]`. Returns how many
+/// there are and whether the waker's event was among them.
+fn split_wake_events<T>(list: &mut [T], n: usize, is_wake: impl Fn(&T) -> bool) -> (usize, bool) {
+    let mut woken = false;
+    let mut kept = 0;
+    for i in 0..n {
+        if is_wake(&list[i]) {
+            woken = true;
+        } else {
+            list.swap(kept, i);
+            kept += 1;
+        }
+    }
+    (kept, woken)
+}
+
 /// Converts an optional timeout to milliseconds for the poll call, rounding up so that a hub
 /// never wakes before its timer is due (and never spins on a sub-millisecond remainder).
 #[allow(dead_code)]
