@@ -17,6 +17,7 @@
 
 use crate::reactor::{Events, Poller, Waker};
 use crate::runtime::RuntimeShared;
+use crate::source::{IoState, IO_BUDGET};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::task::Task;
 use crate::timer::{TimerHeap, TimerId};
@@ -41,6 +42,8 @@ pub(crate) enum Remote {
     Wake(Arc<Task>),
     /// Start a green thread on this hub (`spawn_on`).
     Spawn(Box<dyn FnOnce(&Hub) + Send>),
+    /// A descriptor this hub polls was closed on another thread: free its token.
+    ReleaseSource(usize),
 }
 
 /// Runtime-wide facts that decide whether anything can still happen.
@@ -205,10 +208,17 @@ pub(crate) struct Hub {
     stacks: RefCell<StackPool>,
     current: Cell<Option<Current>>,
     yielder: Cell<*const HubYielder>,
-    /// Descriptors with a parked waiter; a hub with any is not idle.
+    /// Green threads of this hub parked on I/O; a hub with any is not idle.
     io_waiters: Cell<usize>,
-    /// Descriptors registered with the poller; when zero, the hub skips non-blocking polls.
+    /// Descriptors registered with this hub's poller, by token.
+    sources: RefCell<Vec<Option<Arc<IoState>>>>,
+    free_tokens: RefCell<Vec<usize>>,
+    /// Tokens released since the last poll; freed after the next one, when the poller can no
+    /// longer report them.
+    released_tokens: RefCell<Vec<usize>>,
     io_registered: Cell<usize>,
+    /// Operations the running green thread may still complete before it must yield.
+    io_budget: Cell<u32>,
     shutting_down: Cell<bool>,
     main_key: Cell<Option<u32>>,
     main_done: Cell<bool>,
@@ -261,6 +271,17 @@ pub(crate) fn wake_if_local(task: &Task) -> bool {
 /// green thread's root, and reported by `join` as "cancelled".
 pub(crate) struct Cancelled;
 
+/// Keeps a hub from counting as idle while one of its green threads waits on I/O.
+pub(crate) struct IoWaitGuard<'a> {
+    hub: &'a Hub,
+}
+
+impl Drop for IoWaitGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.io_waiters.set(self.hub.io_waiters.get() - 1);
+    }
+}
+
 /// Removes its timer when the wait ends, however it ends (including by unwinding).
 pub(crate) struct TimerGuard<'a> {
     hub: &'a Hub,
@@ -290,7 +311,11 @@ impl Hub {
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             io_waiters: Cell::new(0),
+            sources: RefCell::new(Vec::new()),
+            free_tokens: RefCell::new(Vec::new()),
+            released_tokens: RefCell::new(Vec::new()),
             io_registered: Cell::new(0),
+            io_budget: Cell::new(IO_BUDGET),
             shutting_down: Cell::new(false),
             main_key: Cell::new(None),
             main_done: Cell::new(false),
@@ -486,6 +511,72 @@ impl Hub {
         self.check_cancel(task);
     }
 
+    // ----- I/O -----
+
+    /// Registers a descriptor with this hub's poller and returns its token.
+    pub(crate) fn register_source(&self, state: Arc<IoState>) -> std::io::Result<usize> {
+        let token = match self.free_tokens.borrow_mut().pop() {
+            Some(token) => token,
+            None => {
+                let mut sources = self.sources.borrow_mut();
+                sources.push(None);
+                sources.len() - 1
+            }
+        };
+        if let Err(err) = self.poller.register(state.fd(), token) {
+            self.free_tokens.borrow_mut().push(token);
+            return Err(err);
+        }
+        self.sources.borrow_mut()[token] = Some(state);
+        self.io_registered.set(self.io_registered.get() + 1);
+        Ok(token)
+    }
+
+    /// Forgets a registration. `fd`, when given, is still open and is removed from the poller.
+    pub(crate) fn release_source(&self, token: usize, fd: Option<std::os::fd::RawFd>) {
+        if let Some(fd) = fd {
+            // Closing the descriptor removes it anyway; a failure here changes nothing.
+            let _ = self.poller.deregister(fd);
+        }
+        self.released_tokens.borrow_mut().push(token);
+    }
+
+    /// Counts the current green thread as waiting on I/O until the guard drops.
+    pub(crate) fn io_wait_begins(&self) -> IoWaitGuard<'_> {
+        self.io_waiters.set(self.io_waiters.get() + 1);
+        IoWaitGuard { hub: self }
+    }
+
+    /// Called after each I/O operation that completed without parking: once the budget is
+    /// spent, the green thread yields so others on this hub get their turn.
+    pub(crate) fn spend_io_budget(&self) {
+        if self.current.get().is_none() {
+            return;
+        }
+        let left = self.io_budget.get().saturating_sub(1);
+        self.io_budget.set(left);
+        if left == 0 {
+            self.yield_now();
+        }
+    }
+
+    fn dispatch_events(&self) {
+        let ready: Vec<(Arc<IoState>, bool, bool)> = {
+            let events = self.events.borrow();
+            let sources = self.sources.borrow();
+            events
+                .iter()
+                .filter_map(|e| {
+                    let state = sources.get(e.token)?.as_ref()?;
+                    Some((state.clone(), e.readable, e.writable))
+                })
+                .collect()
+        };
+        for (state, readable, writable) in ready {
+            state.dispatch(readable, writable);
+        }
+    }
+
     // ----- the loop -----
 
     /// Wakes the green thread in slot `key` if `expected` is still the one living there.
@@ -513,6 +604,7 @@ impl Hub {
             return;
         };
         self.current.set(Some(Current { key, task }));
+        self.io_budget.set(IO_BUDGET);
         stack::set_running(slot.running.get());
         let result = coroutine.resume(());
         stack::set_running(RunningStack::NONE);
@@ -569,6 +661,7 @@ impl Hub {
                     }
                 }
                 Remote::Spawn(start) => start(self),
+                Remote::ReleaseSource(token) => self.release_source(token, None),
             }
         }
     }
@@ -624,14 +717,21 @@ impl Hub {
                 liveness.check_deadlock();
             }
         }
-        let mut events = self.events.borrow_mut();
-        if let Err(err) = self.poller.poll(&mut events, timeout) {
+        let releasable = std::mem::take(&mut *self.released_tokens.borrow_mut());
+        let polled = self.poller.poll(&mut self.events.borrow_mut(), timeout);
+        if let Err(err) = polled {
             eprintln!("greenhub: hub {}: poll failed: {err}", self.index());
             std::thread::sleep(Duration::from_millis(10));
         }
-        drop(events);
         if sleeping {
             self.leave_sleep();
+        }
+        self.dispatch_events();
+        // The poll that just ran was the last one that could report these tokens.
+        for token in releasable {
+            self.sources.borrow_mut()[token] = None;
+            self.free_tokens.borrow_mut().push(token);
+            self.io_registered.set(self.io_registered.get() - 1);
         }
     }
 

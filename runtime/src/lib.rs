@@ -45,9 +45,11 @@
 mod blocking;
 mod hub;
 mod join;
+pub mod net;
 mod park;
 mod reactor;
 mod runtime;
+mod source;
 mod spawn;
 mod stack;
 mod sys;

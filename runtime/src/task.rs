@@ -184,6 +184,15 @@ impl Unparker {
             Unparker::Os(thread) => thread.unpark(),
         }
     }
+
+    /// Whether both wake the same green thread or OS thread.
+    pub(crate) fn same(&self, other: &Unparker) -> bool {
+        match (self, other) {
+            (Unparker::Green(a), Unparker::Green(b)) => Arc::ptr_eq(a, b),
+            (Unparker::Os(a), Unparker::Os(b)) => a.id() == b.id(),
+            _ => false,
+        }
+    }
 }
 
 /// A handle to a green thread (or, outside any hub, to the current OS thread), returned by
