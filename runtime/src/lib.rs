@@ -44,11 +44,13 @@
 
 mod blocking;
 mod hub;
+pub mod io;
 mod join;
 pub mod net;
 mod park;
 mod reactor;
 mod runtime;
+pub mod signal;
 mod source;
 mod spawn;
 mod stack;

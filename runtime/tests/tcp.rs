@@ -257,7 +257,8 @@ fn peek_vectored_io_nodelay_and_addresses() -> io::Result<()> {
         client.set_nodelay(true)?;
         assert!(client.nodelay()?);
 
-        (&client).write_vectored(&[io::IoSlice::new(b"ab"), io::IoSlice::new(b"cd")])?;
+        let sent = (&client).write_vectored(&[io::IoSlice::new(b"ab"), io::IoSlice::new(b"cd")])?;
+        assert_eq!(sent, 4, "a fresh socket takes four bytes in one call");
         let mut peeked = [0u8; 4];
         let mut seen = 0;
         while seen < 4 {

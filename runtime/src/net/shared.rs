@@ -33,6 +33,8 @@ pub(crate) fn no_sigpipe(_socket: socket2::SockRef<'_>) -> std::io::Result<()> {
 /// and descriptor access. `$ty` wraps `inner: Arc<Source<$std>>`.
 macro_rules! socket_common {
     ($ty:ident, $std:ty) => {
+        #[allow(unused_imports)]
+        use std::os::fd::AsRawFd as _;
         impl $ty {
             fn from_nonblocking(io: $std) -> $ty {
                 $ty {
@@ -102,6 +104,14 @@ macro_rules! socket_common {
             /// The pending socket error (`SO_ERROR`), clearing it.
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
                 socket2::SockRef::from(self.inner.get_ref()).take_error()
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("fd", &self.inner.get_ref().as_raw_fd())
+                    .finish()
             }
         }
 

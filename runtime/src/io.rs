@@ -1,0 +1,225 @@
+//! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
+
+use crate::source::{Direction, Source};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// Descriptor 0, which the process owns; the reactor only borrows it.
+struct StdinFd;
+
+impl AsRawFd for StdinFd {
+    fn as_raw_fd(&self) -> RawFd {
+        0
+    }
+}
+
+/// How standard input is read: a terminal or a pipe signals readiness through the reactor; a
+/// regular file is always "ready" yet can still block on a slow disk, so it goes to the pool.
+enum Mode {
+    Reactor(Source<StdinFd>),
+    BlockingPool,
+}
+
+struct Shared {
+    mode: Mode,
+    buffer: Vec<u8>,
+    start: usize,
+}
+
+fn shared() -> &'static Mutex<Shared> {
+    static STDIN: OnceLock<Mutex<Shared>> = OnceLock::new();
+    STDIN.get_or_init(|| {
+        // SAFETY: fstat gets a valid descriptor number and a valid out-pointer.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let is_file = unsafe { libc::fstat(0, &mut stat) } == 0
+            && (stat.st_mode & libc::S_IFMT) == libc::S_IFREG;
+        let mode = if is_file {
+            Mode::BlockingPool
+        } else {
+            Mode::Reactor(Source::new(StdinFd))
+        };
+        Mutex::new(Shared {
+            mode,
+            buffer: Vec::new(),
+            start: 0,
+        })
+    })
+}
+
+/// Takes the stdin lock without blocking the hub: while another green thread holds it (it is
+/// held across parks), this one yields and tries again.
+fn lock() -> MutexGuard<'static, Shared> {
+    loop {
+        match shared().try_lock() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                crate::sleep(std::time::Duration::from_millis(1))
+            }
+        }
+    }
+}
+
+/// One read(2) of descriptor 0 that cannot block: poll says data (or end of input) is there.
+fn read_ready_stdin(buf: &mut [u8]) -> io::Result<usize> {
+    let mut pollfd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    crate::sys::syscall!(poll(&mut pollfd, 1, 0))?;
+    if pollfd.revents == 0 {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let n = crate::sys::syscall!(read(0, buf.as_mut_ptr().cast(), buf.len()))?;
+    Ok(n as usize)
+}
+
+impl Shared {
+    /// Reads more input into the buffer; returns how much (0 at end of input).
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = vec![0u8; 8192];
+        let n = match &self.mode {
+            Mode::Reactor(source) => {
+                match source.io_with(Direction::Read, None, |_| read_ready_stdin(&mut chunk)) {
+                    // A descriptor epoll refuses (such as /dev/null) is always ready anyway.
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                        self.mode = Mode::BlockingPool;
+                        return self.fill();
+                    }
+                    other => other?,
+                }
+            }
+            Mode::BlockingPool => {
+                let (n, filled) = crate::unblock(move || {
+                    let n = io::stdin().lock().read(&mut chunk)?;
+                    Ok::<_, io::Error>((n, chunk))
+                })?;
+                chunk = filled;
+                n
+            }
+        };
+        self.buffer.drain(..self.start);
+        self.start = 0;
+        self.buffer.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+}
+
+/// A handle to cooperative standard input; see [`stdin`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stdin {
+    _private: (),
+}
+
+/// Standard input for green threads: reading parks the calling green thread until a line (or
+/// any input) arrives, so the hub keeps serving everyone else. Works when stdin is a terminal,
+/// a pipe or a regular file. All handles share one buffer; read it from one green thread at a
+/// time.
+///
+/// # Examples
+///
+/// ```no_run
+/// greenhub::run(|| -> std::io::Result<()> {
+///     let mut line = String::new();
+///     while greenhub::io::stdin().read_line(&mut line)? > 0 {
+///         print!("you typed: {line}");
+///         line.clear();
+///     }
+///     Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn stdin() -> Stdin {
+    Stdin { _private: () }
+}
+
+impl Stdin {
+    /// Appends the next line, including its `\n`, to `line`; returns the bytes read, 0 at end of
+    /// input.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` when the line is not UTF-8 (the bytes are consumed), or a read error.
+    pub fn read_line(&self, line: &mut String) -> io::Result<usize> {
+        let mut bytes = Vec::new();
+        let n = self.read_until(b'\n', &mut bytes)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "stdin line is not valid UTF-8")
+        })?;
+        line.push_str(&text);
+        Ok(n)
+    }
+
+    /// Reads up to and including `delimiter` into `out`; returns the bytes read.
+    ///
+    /// # Errors
+    ///
+    /// A read error.
+    pub fn read_until(&self, delimiter: u8, out: &mut Vec<u8>) -> io::Result<usize> {
+        let mut shared = lock();
+        let mut total = 0;
+        loop {
+            let available = &shared.buffer[shared.start..];
+            if let Some(at) = available.iter().position(|&b| b == delimiter) {
+                out.extend_from_slice(&available[..=at]);
+                shared.start += at + 1;
+                return Ok(total + at + 1);
+            }
+            total += available.len();
+            out.extend_from_slice(available);
+            shared.start = shared.buffer.len();
+            if shared.fill()? == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The lines of standard input, without their line endings (`\n` or `\r\n`).
+    pub fn lines(self) -> Lines {
+        Lines { stdin: self }
+    }
+}
+
+impl Read for Stdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut shared = lock();
+        if shared.start == shared.buffer.len() && shared.fill()? == 0 {
+            return Ok(0);
+        }
+        let available = &shared.buffer[shared.start..];
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        shared.start += n;
+        Ok(n)
+    }
+}
+
+/// The iterator returned by [`Stdin::lines`].
+#[derive(Debug)]
+pub struct Lines {
+    stdin: Stdin,
+}
+
+impl Iterator for Lines {
+    type Item = io::Result<String>;
+
+    fn next(&mut self) -> Option<io::Result<String>> {
+        let mut line = String::new();
+        match self.stdin.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                if line.ends_with('\n') {
+                    line.pop();
+                    if line.ends_with('\r') {
+                        line.pop();
+                    }
+                }
+                Some(Ok(line))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
