@@ -1,4 +1,5 @@
 //! Shared helpers for the benchmarks against peers.
 
+pub mod echo;
 pub mod peers;
 pub mod rss;

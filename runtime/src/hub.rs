@@ -561,19 +561,19 @@ impl Hub {
     }
 
     fn dispatch_events(&self) {
-        let ready: Vec<(Arc<IoState>, bool, bool)> = {
+        let ready: Vec<(Arc<IoState>, crate::reactor::Event)> = {
             let events = self.events.borrow();
             let sources = self.sources.borrow();
             events
                 .iter()
                 .filter_map(|e| {
                     let state = sources.get(e.token)?.as_ref()?;
-                    Some((state.clone(), e.readable, e.writable))
+                    Some((state.clone(), e))
                 })
                 .collect()
         };
-        for (state, readable, writable) in ready {
-            state.dispatch(readable, writable);
+        for (state, event) in ready {
+            state.dispatch(&event);
         }
     }
 

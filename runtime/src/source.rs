@@ -21,7 +21,7 @@ use crate::hub::{with_hub, Hub, HubShared};
 use crate::task::Unparker;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,22 @@ pub(crate) const IO_BUDGET: u32 = 128;
 /// polls the descriptor.
 pub(crate) struct IoState {
     fd: RawFd,
+    /// Per direction (read, write): bit 0 says "may be ready, try the call"; bit 1 says "closed"
+    /// (the peer hung up or the socket failed), after which calls never block again, so
+    /// readiness is never cleared; the bits above count readiness events, so that clearing
+    /// bit 0 after a failed or short call cannot erase an event that arrived meanwhile (the
+    /// clear is a compare-exchange on the value seen before the call).
+    readiness: [AtomicU32; 2],
     inner: Mutex<Waiters>,
     closed: AtomicBool,
 }
 
+const READY: u32 = 1;
+const CLOSED: u32 = 2;
+const TICK_SHIFT: u32 = 2;
+
 #[derive(Default)]
 struct Waiters {
-    read_ready: bool,
-    write_ready: bool,
     readers: Vec<Unparker>,
     writers: Vec<Unparker>,
     /// The hub whose poller reports this descriptor, and the token it reports it under.
@@ -61,13 +69,6 @@ impl Waiters {
             Direction::Write => &mut self.writers,
         }
     }
-
-    fn ready(&mut self, direction: Direction) -> &mut bool {
-        match direction {
-            Direction::Read => &mut self.read_ready,
-            Direction::Write => &mut self.write_ready,
-        }
-    }
 }
 
 impl IoState {
@@ -75,19 +76,50 @@ impl IoState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Called by the polling hub for each event: wakes the waiters of each ready direction, or
-    /// remembers the readiness when nobody waits yet.
-    pub(crate) fn dispatch(&self, readable: bool, writable: bool) {
+    fn readiness(&self, direction: Direction) -> &AtomicU32 {
+        &self.readiness[direction as usize]
+    }
+
+    /// Records a readiness event: bumps the count and sets "may be ready" (and "closed").
+    fn mark_ready(&self, direction: Direction, closed: bool) {
+        let closed = if closed { CLOSED } else { 0 };
+        let update = |value: u32| {
+            let tick = (value >> TICK_SHIFT).wrapping_add(1);
+            Some((tick << TICK_SHIFT) | (value & CLOSED) | closed | READY)
+        };
+        let _ = self
+            .readiness(direction)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, update);
+    }
+
+    /// Clears "may be ready" unless an event arrived since `observed` was read, or the
+    /// direction is closed for good.
+    fn clear_ready(&self, direction: Direction, observed: u32) {
+        if observed & READY != 0 && observed & CLOSED == 0 {
+            let _ = self.readiness(direction).compare_exchange(
+                observed,
+                observed & !READY,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Called by the polling hub for each event: records readiness and wakes the waiters of
+    /// each ready direction.
+    pub(crate) fn dispatch(&self, event: &crate::reactor::Event) {
+        let (readable, writable) = (event.readable, event.writable);
         let mut woken = Vec::new();
+        if readable {
+            self.mark_ready(Direction::Read, event.read_closed);
+        }
+        if writable {
+            self.mark_ready(Direction::Write, event.write_closed);
+        }
         {
             let mut waiters = self.lock();
             for (ready, direction) in [(readable, Direction::Read), (writable, Direction::Write)] {
-                if !ready {
-                    continue;
-                }
-                if waiters.list(direction).is_empty() {
-                    *waiters.ready(direction) = true;
-                } else {
+                if ready {
                     woken.append(waiters.list(direction));
                 }
             }
@@ -135,9 +167,7 @@ impl IoState {
                 let token = hub.register_source(self.clone())?;
                 waiters.registration = Some((hub.shared.clone(), token));
             }
-            let ready = waiters.ready(direction);
-            if *ready {
-                *ready = false;
+            if self.readiness(direction).load(Ordering::Acquire) & READY != 0 {
                 return Ok(());
             }
             waiters.list(direction).push(me.clone());
@@ -173,7 +203,11 @@ impl IoState {
             crate::reactor::timeout_millis(timeout)
         )) {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
-            _ => Ok(()),
+            _ => {
+                // Whatever poll said, the next attempt is worth making.
+                self.mark_ready(direction, false);
+                Ok(())
+            }
         }
     }
 
@@ -267,10 +301,8 @@ impl<T: AsRawFd> Source<T> {
     pub(crate) fn new(io: T) -> Source<T> {
         let state = Arc::new(IoState {
             fd: io.as_raw_fd(),
-            inner: Mutex::new(Waiters {
-                write_ready: false,
-                ..Waiters::default()
-            }),
+            readiness: [AtomicU32::new(READY), AtomicU32::new(READY)],
+            inner: Mutex::new(Waiters::default()),
             closed: AtomicBool::new(false),
         });
         Source {
@@ -307,6 +339,22 @@ impl<T: AsRawFd> Source<T> {
         self.io_with(Direction::Write, self.write_timeout.get(), op)
     }
 
+    /// A stream read or write of `len` bytes: one that moves fewer bytes drained the socket
+    /// (nothing more to read, or the send buffer is full), so the next call waits for readiness
+    /// instead of spending a system call on `EAGAIN`.
+    pub(crate) fn stream_with(
+        &self,
+        direction: Direction,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let timeout = match direction {
+            Direction::Read => self.read_timeout.get(),
+            Direction::Write => self.write_timeout.get(),
+        };
+        self.io_until_drained(direction, timeout, op, |&n| n > 0 && n < len)
+    }
+
     /// Tries `op`; while it would block, waits for readiness in `direction` and retries.
     ///
     /// # Errors
@@ -317,19 +365,37 @@ impl<T: AsRawFd> Source<T> {
         &self,
         direction: Direction,
         timeout: Option<Duration>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_until_drained(direction, timeout, op, |_| false)
+    }
+
+    fn io_until_drained<R>(
+        &self,
+        direction: Direction,
+        timeout: Option<Duration>,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if self.state.is_closed() {
                 return Err(closed_error());
             }
-            match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => {
-                    let _ = with_hub(Hub::spend_io_budget);
-                    return result;
+            let observed = self.state.readiness(direction).load(Ordering::Acquire);
+            if observed & READY != 0 {
+                match op(&self.io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.state.clear_ready(direction, observed);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    result => {
+                        if result.as_ref().is_ok_and(&drained) {
+                            self.state.clear_ready(direction, observed);
+                        }
+                        let _ = with_hub(Hub::spend_io_budget);
+                        return result;
+                    }
                 }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {

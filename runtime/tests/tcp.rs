@@ -359,3 +359,22 @@ fn std_conversions_round_trip() -> io::Result<()> {
     assert!(shared.into_std().is_err(), "another handle still exists");
     Ok(())
 }
+
+#[test]
+fn eof_queued_behind_a_short_read_is_still_seen() -> io::Result<()> {
+    // A short read marks the socket drained; a FIN that arrived before that read produces no
+    // further readiness edge, so the hang-up must be remembered, not cleared.
+    greenhub::run(|| -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let mut client = TcpStream::connect(listener.local_addr()?)?;
+        client.write_all(&[5u8; 100])?;
+        client.shutdown(Shutdown::Write)?;
+        let (mut server_side, _) = listener.accept()?;
+        greenhub::sleep(Duration::from_millis(20)); // data and FIN are both queued now
+        server_side.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut buf = [0u8; 4096];
+        assert_eq!(server_side.read(&mut buf)?, 100);
+        assert_eq!(server_side.read(&mut buf)?, 0, "the queued EOF was lost");
+        Ok(())
+    })
+}

@@ -158,36 +158,46 @@ macro_rules! socket_common {
 }
 
 /// Generates `Read` and `Write` for a stream type and for shared references to it, through
-/// `read_with`/`write_with`; `$send` sends with the no-SIGPIPE flags.
+/// `Source::stream_with`, sending with the no-SIGPIPE flags.
 macro_rules! stream_io {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let len = buf.len();
                 self.inner
-                    .read_with(|io| std::io::Read::read(&mut &*io, buf))
+                    .stream_with($crate::source::Direction::Read, len, |io| {
+                        std::io::Read::read(&mut &*io, buf)
+                    })
             }
 
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
+                let len = bufs.iter().map(|b| b.len()).sum();
                 self.inner
-                    .read_with(|io| std::io::Read::read_vectored(&mut &*io, bufs))
+                    .stream_with($crate::source::Direction::Read, len, |io| {
+                        std::io::Read::read_vectored(&mut &*io, bufs)
+                    })
             }
         }
 
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.inner.write_with(|io| {
-                    socket2::SockRef::from(io).send_with_flags(buf, $crate::net::shared::SEND_FLAGS)
-                })
+                self.inner
+                    .stream_with($crate::source::Direction::Write, buf.len(), |io| {
+                        socket2::SockRef::from(io)
+                            .send_with_flags(buf, $crate::net::shared::SEND_FLAGS)
+                    })
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.inner.write_with(|io| {
-                    socket2::SockRef::from(io)
-                        .send_vectored_with_flags(bufs, $crate::net::shared::SEND_FLAGS)
-                })
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.inner
+                    .stream_with($crate::source::Direction::Write, len, |io| {
+                        socket2::SockRef::from(io)
+                            .send_vectored_with_flags(bufs, $crate::net::shared::SEND_FLAGS)
+                    })
             }
 
             fn flush(&mut self) -> std::io::Result<()> {

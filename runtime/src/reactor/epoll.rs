@@ -143,11 +143,14 @@ impl Events {
     pub(crate) fn iter(&self) -> impl Iterator<Item = Event> + '_ {
         self.list[..self.len].iter().map(|e| {
             let flags = e.events as libc::c_int;
-            let error = flags & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            let failed = flags & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
             Event {
                 token: e.u64 as usize,
-                readable: error || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0,
-                writable: error || flags & libc::EPOLLOUT != 0,
+                readable: failed
+                    || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0,
+                writable: failed || flags & libc::EPOLLOUT != 0,
+                read_closed: failed || flags & libc::EPOLLRDHUP != 0,
+                write_closed: failed,
             }
         })
     }

@@ -148,11 +148,18 @@ impl Events {
     #[allow(dead_code)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Event> + '_ {
         self.list[..self.len].iter().map(|e| {
-            let error = e.flags & (libc::EV_ERROR | libc::EV_EOF) != 0;
+            let failed = e.flags & libc::EV_ERROR != 0;
+            let eof = e.flags & libc::EV_EOF != 0;
+            let (read, write) = (
+                e.filter == libc::EVFILT_READ,
+                e.filter == libc::EVFILT_WRITE,
+            );
             Event {
                 token: e.udata as usize,
-                readable: error || e.filter == libc::EVFILT_READ,
-                writable: error || e.filter == libc::EVFILT_WRITE,
+                readable: failed || read,
+                writable: failed || write,
+                read_closed: failed || (read && eof),
+                write_closed: failed || (write && eof),
             }
         })
     }

@@ -59,6 +59,10 @@ pub(crate) struct Event {
     pub(crate) readable: bool,
     /// Writable, or an error is pending.
     pub(crate) writable: bool,
+    /// The peer closed its side, or the socket failed: reads will not block again.
+    pub(crate) read_closed: bool,
+    /// The connection is gone, or the socket failed: writes will not block again.
+    pub(crate) write_closed: bool,
 }
 
 /// Moves the events that are not the waker's to the front of `list[..n]`. Returns how many
