@@ -108,23 +108,22 @@ impl IoState {
     /// Called by the polling hub for each event: records readiness and wakes the waiters of
     /// each ready direction.
     pub(crate) fn dispatch(&self, event: &crate::reactor::Event) {
-        let (readable, writable) = (event.readable, event.writable);
-        let mut woken = Vec::new();
-        if readable {
+        if event.readable {
             self.mark_ready(Direction::Read, event.read_closed);
         }
-        if writable {
+        if event.writable {
             self.mark_ready(Direction::Write, event.write_closed);
         }
-        {
-            let mut waiters = self.lock();
-            for (ready, direction) in [(readable, Direction::Read), (writable, Direction::Write)] {
-                if ready {
-                    woken.append(waiters.list(direction));
-                }
+        let mut waiters = self.lock();
+        // Waking under the lock needs no list of its own; a wake only queues the green thread.
+        for (ready, direction) in [
+            (event.readable, Direction::Read),
+            (event.writable, Direction::Write),
+        ] {
+            if ready {
+                waiters.list(direction).drain(..).for_each(|w| w.unpark());
             }
         }
-        woken.iter().for_each(Unparker::unpark);
     }
 
     /// Marks the descriptor closed and wakes everyone waiting on it.
@@ -241,6 +240,11 @@ struct WaiterGuard<'a> {
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
+        // Woken by readiness: the event already took us off the list. (Should a timer fire in
+        // the same instant, the entry left behind is dropped by the next event.)
+        if self.state.readiness(self.direction).load(Ordering::Acquire) & READY != 0 {
+            return;
+        }
         let mut waiters = self.state.lock();
         waiters.list(self.direction).retain(|w| !w.same(&self.me));
     }
