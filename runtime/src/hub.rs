@@ -350,6 +350,12 @@ impl Hub {
         self.slot(current.key).task.borrow().clone()
     }
 
+    /// The running green thread's header, or `None` when called from the hub loop itself.
+    pub(crate) fn current_task_ref(&self) -> Option<&Task> {
+        // SAFETY: as in `current`.
+        self.current.get().map(|current| unsafe { &*current.task })
+    }
+
     /// The running green thread's header.
     ///
     /// # Panics
@@ -449,12 +455,14 @@ impl Hub {
         self.yielder.set(yielder);
     }
 
-    /// Unwinds the running green thread if it was cancelled. Never during an unwind: a
-    /// destructor that parks while its green thread is being cancelled parks normally.
+    /// Unwinds the running green thread if it was cancelled or its timeout scope expired.
+    /// Never during an unwind: a destructor that parks while its green thread is being
+    /// cancelled parks normally.
     pub(crate) fn check_cancel(&self, task: &Task) {
         if task.is_cancel_requested() && !std::thread::panicking() {
             std::panic::resume_unwind(Box::new(Cancelled));
         }
+        crate::timeout::check_expired(task.scope());
     }
 
     /// Parks the running green thread until woken (or spuriously). This is the primitive that

@@ -54,8 +54,10 @@ pub mod signal;
 mod source;
 mod spawn;
 mod stack;
+pub mod sync;
 mod sys;
 mod task;
+mod timeout;
 mod timer;
 
 pub(crate) use hub::Hub;
@@ -69,3 +71,4 @@ pub use runtime::{run, Runtime, RuntimeBuilder};
 pub use spawn::{spawn, spawn_on, Builder};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use task::{GreenThread, GreenThreadId};
+pub use timeout::{timeout, Elapsed};

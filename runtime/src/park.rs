@@ -34,8 +34,17 @@ use std::time::{Duration, Instant};
 /// ```
 pub fn park() {
     if with_hub(|hub| hub.park()).is_none() {
-        std::thread::park();
+        park_os_thread(None);
     }
+}
+
+/// `std::thread::park` (with a deadline), cut short by a `timeout` scope.
+fn park_os_thread(deadline: Option<Instant>) {
+    match crate::timeout::os_deadline(deadline) {
+        Some(until) => std::thread::park_timeout(until.saturating_duration_since(Instant::now())),
+        None => std::thread::park(),
+    }
+    crate::timeout::check_os_expired();
 }
 
 /// Like [`park`], but returns after at most `timeout`.
@@ -57,7 +66,9 @@ pub fn park_timeout(timeout: Duration) {
         None => hub.park(),
     });
     if parked.is_none() {
-        std::thread::park_timeout(timeout);
+        park_os_thread(Some(deadline.unwrap_or_else(|| {
+            Instant::now() + Duration::from_secs(u32::MAX as u64)
+        })));
     }
 }
 
@@ -99,10 +110,12 @@ pub fn sleep(duration: Duration) {
 /// ```
 pub fn sleep_until(deadline: Instant) {
     if with_hub(|hub| hub.sleep_until(deadline)).is_none() {
+        let until = crate::timeout::os_deadline(Some(deadline)).unwrap_or(deadline);
         let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
+        if until > now {
+            std::thread::sleep(until - now);
         }
+        crate::timeout::check_os_expired();
     }
 }
 

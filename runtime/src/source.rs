@@ -195,6 +195,7 @@ impl IoState {
             events,
             revents: 0,
         };
+        let deadline = crate::timeout::os_deadline(deadline);
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match crate::sys::syscall!(poll(
             &mut pollfd,
@@ -205,6 +206,7 @@ impl IoState {
             _ => {
                 // Whatever poll said, the next attempt is worth making.
                 self.mark_ready(direction, false);
+                crate::timeout::check_os_expired();
                 Ok(())
             }
         }

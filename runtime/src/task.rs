@@ -37,6 +37,10 @@ pub(crate) struct Task {
     /// remote unparks queues one entry, not one per call.
     remote_wake_pending: AtomicBool,
     cancel: AtomicBool,
+    /// The innermost `timeout` scope in force: its deadline (see `crate::timeout::to_nanos`)
+    /// and id. Owner-only, like `state`.
+    scope_deadline: AtomicU64,
+    scope_id: AtomicU64,
 }
 
 impl Task {
@@ -49,6 +53,8 @@ impl Task {
             state: AtomicU8::new(EMPTY),
             remote_wake_pending: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
+            scope_deadline: AtomicU64::new(u64::MAX),
+            scope_id: AtomicU64::new(0),
         }
     }
 
@@ -60,6 +66,8 @@ impl Task {
         *self.state.get_mut() = EMPTY;
         *self.remote_wake_pending.get_mut() = false;
         *self.cancel.get_mut() = false;
+        *self.scope_deadline.get_mut() = u64::MAX;
+        *self.scope_id.get_mut() = 0;
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -108,6 +116,20 @@ impl Task {
     /// Called by the hub when it takes this task's wake out of the remote queue.
     pub(crate) fn clear_remote_wake(&self) {
         self.remote_wake_pending.store(false, Ordering::Release);
+    }
+
+    /// On the owning hub: the innermost timeout scope, as (deadline in nanoseconds, id).
+    pub(crate) fn scope(&self) -> (u64, u64) {
+        (
+            self.scope_deadline.load(Ordering::Relaxed),
+            self.scope_id.load(Ordering::Relaxed),
+        )
+    }
+
+    /// On the owning hub: installs a timeout scope (or restores the enclosing one).
+    pub(crate) fn set_scope(&self, (deadline, id): (u64, u64)) {
+        self.scope_deadline.store(deadline, Ordering::Relaxed);
+        self.scope_id.store(id, Ordering::Relaxed);
     }
 
     pub(crate) fn request_cancel(&self) {

@@ -1,0 +1,22 @@
+//! Ways for green threads to wait for each other: channels, events, semaphores, a mutex and
+//! condition variable that park instead of blocking, and wait groups.
+//!
+//! Every primitive here works between green threads on one hub, across hubs, and from plain
+//! OS threads (which block, as with std); waits honour [`timeout`](crate::timeout) scopes and
+//! cancellation.
+
+mod channel;
+mod event;
+mod mutex;
+mod semaphore;
+mod waiters;
+mod waitgroup;
+
+pub use channel::{
+    bounded, channel, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, Sender, TryIter, TryRecvError, TrySendError,
+};
+pub use event::Event;
+pub use mutex::{Condvar, Mutex, MutexGuard};
+pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use waitgroup::WaitGroup;

@@ -1,0 +1,90 @@
+//! greenhub::timeout: deadline scopes that interrupt any park inside them.
+
+use greenhub::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_scope_interrupts_sockets_channels_locks_sleep_and_join() -> std::io::Result<()> {
+    greenhub::run(|| -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let mut client = TcpStream::connect(listener.local_addr()?)?;
+        let _server_side = listener.accept()?;
+        let short = Duration::from_millis(20);
+        assert!(greenhub::timeout(short, || client.read(&mut [0u8; 8])).is_err());
+        let (_tx, rx) = greenhub::sync::channel::<u8>();
+        assert!(greenhub::timeout(short, || rx.recv()).is_err());
+        let mutex = greenhub::sync::Mutex::new(());
+        let _held = mutex.try_lock().unwrap();
+        assert!(greenhub::timeout(short, || drop(mutex.lock())).is_err());
+        let forever = greenhub::spawn(|| loop {
+            greenhub::park();
+        });
+        assert!(greenhub::timeout(short, || forever.join().is_ok()).is_err());
+        // The socket is still usable after its read was interrupted.
+        client.set_read_timeout(Some(short))?;
+        assert_eq!(
+            client.read(&mut [0u8; 8]).unwrap_err().kind(),
+            std::io::ErrorKind::TimedOut
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn nested_scopes_the_earliest_deadline_wins_and_belongs_to_its_scope() {
+    greenhub::run(|| {
+        // Inner deadline earlier: the inner scope reports it, the outer goes on.
+        let outer = greenhub::timeout(Duration::from_secs(5), || {
+            let inner = greenhub::timeout(Duration::from_millis(10), || {
+                greenhub::sleep(Duration::from_secs(5))
+            });
+            assert!(inner.is_err());
+            "outer finished"
+        });
+        assert_eq!(outer, Ok("outer finished"));
+
+        // Outer deadline earlier: the inner scope does not catch it; the outer does.
+        let start = Instant::now();
+        let outer = greenhub::timeout(Duration::from_millis(10), || {
+            let _inner: Result<(), _> = greenhub::timeout(Duration::from_secs(5), || {
+                greenhub::sleep(Duration::from_secs(5))
+            });
+            unreachable!("the outer expiry unwinds through the inner scope");
+        });
+        assert!(outer.is_err());
+        assert!(start.elapsed() < Duration::from_secs(4));
+    });
+}
+
+#[test]
+fn destructors_run_when_a_scope_expires_and_a_finished_scope_leaves_nothing_armed() {
+    greenhub::run(|| {
+        struct Flag(std::rc::Rc<std::cell::Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let dropped = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = Flag(dropped.clone());
+        let result = greenhub::timeout(Duration::from_millis(5), move || {
+            let _flag = flag;
+            greenhub::sleep(Duration::from_secs(5));
+        });
+        assert!(result.is_err() && dropped.get());
+
+        // A scope that ended in time must not fire later.
+        assert_eq!(greenhub::timeout(Duration::from_millis(5), || 1), Ok(1));
+        greenhub::sleep(Duration::from_millis(20));
+    });
+}
+
+#[test]
+fn a_panic_inside_a_scope_is_not_swallowed() {
+    greenhub::run(|| {
+        let handle =
+            greenhub::spawn(|| greenhub::timeout(Duration::from_secs(1), || panic!("real bug")));
+        assert!(handle.join().unwrap_err().is_panic());
+    });
+}
