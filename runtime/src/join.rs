@@ -222,6 +222,11 @@ impl<T> JoinHandle<T> {
         task.wake();
     }
 
+    /// Something that can cancel this green thread later, kept by pools and servers.
+    pub(crate) fn canceller(&self) -> Canceller {
+        Canceller(self.header().clone())
+    }
+
     /// Whether the green thread has finished (returned, panicked or been cancelled).
     ///
     /// # Examples
@@ -268,6 +273,16 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("name", &self.header().name())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// Cancels one green thread; see [`JoinHandle::cancel`].
+pub(crate) struct Canceller(Arc<Task>);
+
+impl Canceller {
+    pub(crate) fn cancel(&self) {
+        self.0.request_cancel();
+        self.0.wake();
     }
 }
 

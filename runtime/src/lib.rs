@@ -48,8 +48,10 @@ pub mod io;
 mod join;
 pub mod net;
 mod park;
+mod pool;
 mod reactor;
 mod runtime;
+mod server;
 pub mod signal;
 mod source;
 mod spawn;
@@ -67,7 +69,9 @@ pub use join::{JoinError, JoinHandle};
 pub use park::{
     current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
 };
+pub use pool::Pool;
 pub use runtime::{run, Runtime, RuntimeBuilder};
+pub use server::{ServerHandle, StreamServer, MAX_BACKOFF, MIN_BACKOFF};
 pub use spawn::{spawn, spawn_on, Builder};
 pub use stack::DEFAULT_STACK_SIZE;
 pub use task::{GreenThread, GreenThreadId};

@@ -129,6 +129,17 @@ impl TcpListener {
         })
     }
 
+    /// A listener on `addr` with `SO_REUSEPORT`, so several (one per hub) can share a port.
+    pub(crate) fn bind_reuse_port(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = new_socket(&addr)?;
+        socket.set_reuse_address(true)?;
+        #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(DEFAULT_BACKLOG)?;
+        Ok(TcpListener::from_nonblocking(socket.into()))
+    }
+
     /// Waits for a client and returns its stream and address.
     ///
     /// # Errors

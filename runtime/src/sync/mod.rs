@@ -9,6 +9,7 @@ mod channel;
 mod event;
 mod mutex;
 mod semaphore;
+pub(crate) mod task_set;
 mod waiters;
 mod waitgroup;
 
