@@ -126,6 +126,9 @@ pub(crate) struct HubShared {
     remote: Mutex<Vec<Remote>>,
     waker: Waker,
     pub(crate) liveness: Arc<Liveness>,
+    /// For the blocking detector (only kept up to date when it is on): the green thread
+    /// running now and since when.
+    pub(crate) running: Mutex<Option<(Arc<Task>, Instant)>>,
 }
 
 impl HubShared {
@@ -135,6 +138,7 @@ impl HubShared {
             remote: Mutex::new(Vec::new()),
             waker,
             liveness,
+            running: Mutex::new(None),
         }
     }
 
@@ -613,9 +617,28 @@ impl Hub {
         };
         self.current.set(Some(Current { key, task }));
         self.io_budget.set(IO_BUDGET);
+        if self.runtime.blocking_threshold.is_some() {
+            let running = slot
+                .task
+                .borrow()
+                .clone()
+                .map(|task| (task, Instant::now()));
+            *self
+                .shared
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = running;
+        }
         stack::set_running(slot.running.get());
         let result = coroutine.resume(());
         stack::set_running(RunningStack::NONE);
+        if self.runtime.blocking_threshold.is_some() {
+            *self
+                .shared
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+        }
         self.current.set(None);
         if let CoroutineResult::Return(()) = result {
             // SAFETY: as above; the coroutine has finished and no reference to it remains.

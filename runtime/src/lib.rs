@@ -46,6 +46,7 @@ mod blocking;
 mod hub;
 pub mod io;
 mod join;
+mod monitor;
 pub mod net;
 mod park;
 mod pool;

@@ -8,11 +8,14 @@ use crate::Hub;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every hub of one runtime shares.
 pub(crate) struct RuntimeShared {
     pub(crate) hubs: Vec<Arc<HubShared>>,
     pub(crate) stack_size: usize,
+    /// When set, the blocking detector reports green threads that run longer than this.
+    pub(crate) blocking_threshold: Option<Duration>,
 }
 
 /// The smallest stack a green thread may be given: enough for a panic to unwind and print.
@@ -33,6 +36,7 @@ const MIN_STACK_SIZE: usize = 16 * 1024;
 pub struct Runtime {
     hubs: usize,
     stack_size: usize,
+    blocking_threshold: Option<Duration>,
 }
 
 /// Configures a [`Runtime`]; made by [`Runtime::builder`].
@@ -40,6 +44,7 @@ pub struct Runtime {
 pub struct RuntimeBuilder {
     hubs: Option<usize>,
     stack_size: Option<usize>,
+    blocking_threshold: Option<Duration>,
 }
 
 impl RuntimeBuilder {
@@ -54,6 +59,22 @@ impl RuntimeBuilder {
     /// pages a green thread touches become resident memory.
     pub fn stack_size(mut self, bytes: usize) -> RuntimeBuilder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Turns on the blocking detector: a green thread that runs longer than `threshold`
+    /// without parking is reported on stderr with its name and hub. Off by default; the
+    /// environment variable `GREENHUB_BLOCKING_DETECTOR_MS` turns it on too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = greenhub::Runtime::builder().blocking_detector(Duration::from_millis(50)).build().unwrap();
+    /// rt.run(|| greenhub::sleep(Duration::from_millis(1))); // parks in time: nothing reported
+    /// ```
+    pub fn blocking_detector(mut self, threshold: Duration) -> RuntimeBuilder {
+        self.blocking_threshold = Some(threshold);
         self
     }
 
@@ -82,7 +103,14 @@ impl RuntimeBuilder {
                 ),
             ));
         }
-        Ok(Runtime { hubs, stack_size })
+        let blocking_threshold = self
+            .blocking_threshold
+            .or_else(crate::monitor::threshold_from_env);
+        Ok(Runtime {
+            hubs,
+            stack_size,
+            blocking_threshold,
+        })
     }
 }
 
@@ -147,6 +175,16 @@ impl Runtime {
         let shared = Arc::new(RuntimeShared {
             hubs,
             stack_size: self.stack_size,
+            blocking_threshold: self.blocking_threshold,
+        });
+        let monitor = self.blocking_threshold.map(|threshold| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("greenhub-monitor".into())
+                .spawn(move || crate::monitor::watch(shared, threshold))
+                .unwrap_or_else(|err| {
+                    panic!("greenhub::run: cannot start the blocking detector: {err}")
+                })
         });
         let mut pollers = pollers.into_iter();
         let main_poller = pollers.next().expect("at least one hub");
@@ -171,6 +209,9 @@ impl Runtime {
             main
         });
         drop(hub);
+        if let Some(monitor) = monitor {
+            let _ = monitor.join();
+        }
         for thread in threads {
             if let Err(payload) = thread.join() {
                 std::panic::resume_unwind(payload);

@@ -14,7 +14,6 @@ use crate::hub::with_hub;
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -54,9 +53,17 @@ fn to_nanos(at: Instant) -> u64 {
         .min(u64::MAX as u128 - 1) as u64
 }
 
+/// Scope ids only need to differ among the scopes on one OS thread's stacks (a green thread
+/// never leaves its hub's thread), so a thread-local counter does, with no shared atomic.
 fn next_scope_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    thread_local! {
+        static NEXT: Cell<u64> = const { Cell::new(1) };
+    }
+    NEXT.with(|next| {
+        let id = next.get();
+        next.set(id + 1);
+        id
+    })
 }
 
 thread_local! {
@@ -117,27 +124,29 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     let Some(deadline) = Instant::now().checked_add(duration) else {
         return Ok(f());
     };
+    let mut f = Some(f);
     let id = next_scope_id();
     let new = (to_nanos(deadline), id);
-    let outcome = match with_hub(|hub| hub.current_task_ref().is_some()) {
-        Some(true) => with_hub(|hub| {
-            let (task, _) = hub.current();
-            let enclosing = task.scope();
-            // Only an earlier deadline needs a scope of its own (and a timer).
-            let timer = (new.0 < enclosing.0).then(|| {
-                task.set_scope(new);
-                hub.timer(deadline)
-            });
-            let _restore = Restore {
-                set: |scope| task.set_scope(scope),
-                enclosing,
-            };
-            let outcome = catch_unwind(AssertUnwindSafe(f));
-            drop(timer);
-            outcome
-        })
-        .expect("inside a hub"),
-        _ => {
+    let in_green_thread = with_hub(|hub| {
+        let task = hub.current_task_ref()?;
+        let enclosing = task.scope();
+        // Only an earlier deadline needs a scope of its own (and a timer).
+        let timer = (new.0 < enclosing.0).then(|| {
+            task.set_scope(new);
+            hub.timer(deadline)
+        });
+        let _restore = Restore {
+            set: |scope| task.set_scope(scope),
+            enclosing,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(f.take().expect("runs once")));
+        drop(timer);
+        Some(outcome)
+    })
+    .flatten();
+    let outcome = match in_green_thread {
+        Some(outcome) => outcome,
+        None => {
             let enclosing = OS_SCOPE.with(Cell::get);
             if new.0 < enclosing.0 {
                 OS_SCOPE.with(|s| s.set(new));
@@ -146,7 +155,7 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
                 set: |scope| OS_SCOPE.with(|s| s.set(scope)),
                 enclosing,
             };
-            catch_unwind(AssertUnwindSafe(f))
+            catch_unwind(AssertUnwindSafe(f.take().expect("runs once")))
         }
     };
     match outcome {

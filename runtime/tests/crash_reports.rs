@@ -93,3 +93,43 @@ fn an_unjoined_panic_is_printed_with_the_green_thread_name() {
         "a joined panic is the joiner's: {stderr}"
     );
 }
+
+#[test]
+fn the_blocking_detector_names_a_green_thread_that_never_parks() {
+    if is_child("the_blocking_detector_names_a_green_thread_that_never_parks") {
+        // Turned on through the environment (see below), as a user would.
+        greenhub::run(|| {
+            let hog = greenhub::Builder::new()
+                .name("hog".into())
+                .spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)))
+                .unwrap();
+            hog.join().unwrap();
+        });
+        return;
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_blocking_detector_names_a_green_thread_that_never_parks",
+            "--nocapture",
+        ])
+        .env(
+            CHILD,
+            "the_blocking_detector_names_a_green_thread_that_never_parks",
+        )
+        .env("GREENHUB_BLOCKING_DETECTOR_MS", "50")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    assert!(
+        stderr.contains("blocking detector: green thread 'hog'"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("on hub 0"), "stderr: {stderr}");
+    assert_eq!(
+        stderr.matches("green thread 'hog'").count(),
+        1,
+        "one stall, one report: {stderr}"
+    );
+}

@@ -278,3 +278,71 @@ fn cancel_wakes_a_green_thread_from_any_wait_and_passes_its_wake_on() {
         assert!(!event.is_set());
     });
 }
+
+#[test]
+fn select_is_fair_and_honours_timeout_and_default() {
+    greenhub::run(|| {
+        use greenhub::sync::Select;
+        let (a_tx, a) = sync::channel::<u8>();
+        let (b_tx, b) = sync::channel::<u8>();
+        // Both always ready: over many rounds, both arms must be picked.
+        let (mut from_a, mut from_b) = (0, 0);
+        for _ in 0..200 {
+            a_tx.send(1).unwrap();
+            b_tx.send(2).unwrap();
+            let picked = Select::new()
+                .recv(&a, |v| v.unwrap())
+                .recv(&b, |v| v.unwrap())
+                .wait();
+            if picked == 1 {
+                from_a += 1;
+                b.recv().unwrap();
+            } else {
+                from_b += 1;
+                a.recv().unwrap();
+            }
+        }
+        assert!(
+            from_a > 50 && from_b > 50,
+            "unfair select: {from_a} from a, {from_b} from b"
+        );
+
+        // Nothing ready: default at once, or timeout after about its time.
+        assert_eq!(
+            Select::new().recv(&a, |_| "a").default(|| "default").wait(),
+            "default"
+        );
+        returns_about_on_time("Select timeout", |d| {
+            Select::new().recv(&a, |_| true).timeout(d, || false).wait()
+        });
+
+        // A parked select wakes for a send from another green thread, and for a send arm.
+        let sender = greenhub::spawn(move || {
+            greenhub::sleep(Duration::from_millis(5));
+            b_tx.send(7).unwrap();
+        });
+        assert_eq!(
+            Select::new()
+                .recv(&a, |_| 0)
+                .recv(&b, |v| v.unwrap())
+                .wait(),
+            7
+        );
+        sender.join().unwrap();
+        let (full_tx, full_rx) = sync::bounded::<u8>(1);
+        full_tx.send(1).unwrap();
+        let drainer = greenhub::spawn(move || {
+            greenhub::sleep(Duration::from_millis(5));
+            (full_rx.recv().unwrap(), full_rx.recv().unwrap())
+        });
+        let sent = Select::new()
+            .send(&full_tx, 2, |r| r.is_ok())
+            .recv(&a, |_| false)
+            .wait();
+        assert!(sent);
+        assert_eq!(drainer.join().unwrap(), (1, 2));
+        // A closed channel's receive arm fires with the error.
+        drop(a_tx);
+        assert!(Select::new().recv(&a, |v| v.is_err()).wait());
+    });
+}

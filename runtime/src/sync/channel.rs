@@ -196,6 +196,41 @@ impl<T> Channel<T> {
     }
 }
 
+/// What `Select` needs of a channel: to watch for a receive or a send becoming possible.
+impl<T> Channel<T> {
+    pub(crate) fn watch(&self, sending: bool, who: crate::GreenThread) -> u64 {
+        let mut state = lock(&self.state);
+        let list = if sending {
+            &mut state.send_waiters
+        } else {
+            &mut state.receive_waiters
+        };
+        list.add(who)
+    }
+
+    /// Stops watching; false when a wake was already spent on this watcher.
+    pub(crate) fn unwatch(&self, sending: bool, id: u64) -> bool {
+        let mut state = lock(&self.state);
+        let list = if sending {
+            &mut state.send_waiters
+        } else {
+            &mut state.receive_waiters
+        };
+        list.remove(id)
+    }
+
+    /// Passes a spent wake on to the next watcher.
+    pub(crate) fn forward(&self, sending: bool) {
+        let mut state = lock(&self.state);
+        let list = if sending {
+            &mut state.send_waiters
+        } else {
+            &mut state.receive_waiters
+        };
+        list.wake_one();
+    }
+}
+
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
@@ -253,6 +288,10 @@ impl<T> Sender<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    pub(crate) fn channel(&self) -> &Channel<T> {
+        &self.channel
+    }
 }
 
 impl<T> Receiver<T> {
@@ -286,6 +325,10 @@ impl<T> Receiver<T> {
             None if state.senders == 0 => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
         }
+    }
+
+    pub(crate) fn channel(&self) -> &Channel<T> {
+        &self.channel
     }
 
     /// An iterator that receives until the channel is closed.

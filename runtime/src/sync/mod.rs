@@ -8,6 +8,7 @@
 mod channel;
 mod event;
 mod mutex;
+mod select;
 mod semaphore;
 pub(crate) mod task_set;
 mod waiters;
@@ -19,5 +20,6 @@ pub use channel::{
 };
 pub use event::Event;
 pub use mutex::{Condvar, Mutex, MutexGuard};
+pub use select::Select;
 pub use semaphore::{Semaphore, SemaphoreGuard};
 pub use waitgroup::WaitGroup;

@@ -29,7 +29,7 @@ impl WaitList {
     }
 
     /// Removes a waiter; false when it was already taken off to be woken.
-    fn remove(&mut self, id: u64) -> bool {
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
         match self.waiters.iter().position(|(i, _)| *i == id) {
             Some(at) => {
                 self.waiters.remove(at);

@@ -1,0 +1,174 @@
+//! Coordination costs, peers in the same group and run: channel ping-pong on one thread,
+//! a stream of small messages between two hubs (or OS threads), and `timeout` overhead.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn channel_ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel_ping_pong");
+    group.bench_function("greenhub", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                let (ping_tx, ping_rx) = greenhub::sync::channel::<u64>();
+                let (pong_tx, pong_rx) = greenhub::sync::channel::<u64>();
+                let echo = greenhub::spawn(move || {
+                    for value in ping_rx.iter() {
+                        pong_tx.send(value).unwrap();
+                    }
+                });
+                let start = Instant::now();
+                for i in 0..iters {
+                    ping_tx.send(i).unwrap();
+                    black_box(pong_rx.recv().unwrap());
+                }
+                let elapsed = start.elapsed();
+                drop(ping_tx);
+                echo.join().unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("may", |b| {
+        b.iter_custom(|iters| {
+            may_timed(move || {
+                let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
+                let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
+                let echo = may::go!(move || {
+                    while let Ok(value) = ping_rx.recv() {
+                        pong_tx.send(value).unwrap();
+                    }
+                });
+                let start = Instant::now();
+                for i in 0..iters {
+                    ping_tx.send(i).unwrap();
+                    black_box(pong_rx.recv().unwrap());
+                }
+                let elapsed = start.elapsed();
+                drop(ping_tx);
+                echo.join().unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_timed(async move {
+                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+                let echo = tokio::spawn(async move {
+                    while let Some(value) = ping_rx.recv().await {
+                        pong_tx.send(value).unwrap();
+                    }
+                });
+                let start = Instant::now();
+                for i in 0..iters {
+                    ping_tx.send(i).unwrap();
+                    black_box(pong_rx.recv().await.unwrap());
+                }
+                let elapsed = start.elapsed();
+                drop(ping_tx);
+                echo.await.unwrap();
+                elapsed
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Time per message of a stream of small messages from one hub (or thread) to another.
+fn cross_hub_stream(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cross_hub_stream");
+    group.bench_function("greenhub_two_hubs", |b| {
+        b.iter_custom(|iters| {
+            let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+            rt.run(move || {
+                let (tx, rx) = greenhub::sync::bounded::<u64>(1024);
+                let start = Instant::now();
+                let producer = greenhub::spawn_on(1, move || {
+                    for i in 0..iters {
+                        tx.send(i).unwrap();
+                    }
+                });
+                for _ in 0..iters {
+                    black_box(rx.recv().unwrap());
+                }
+                let elapsed = start.elapsed();
+                producer.join().unwrap();
+                elapsed
+            })
+        })
+    });
+    group.bench_function("crossbeam_two_threads", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+            let start = Instant::now();
+            let producer = std::thread::spawn(move || {
+                for i in 0..iters {
+                    tx.send(i).unwrap();
+                }
+            });
+            for _ in 0..iters {
+                black_box(rx.recv().unwrap());
+            }
+            let elapsed = start.elapsed();
+            producer.join().unwrap();
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+/// What `timeout` adds around a call that finishes in time.
+fn timeout_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timeout_overhead");
+    group.bench_function("greenhub_timeout", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(greenhub::timeout(Duration::from_secs(1), || black_box(i)).unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("no_timeout", |b| {
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(black_box(i));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio_timeout", |b| {
+        b.iter_custom(|iters| {
+            tokio_timed(async move {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(
+                        tokio::time::timeout(Duration::from_secs(1), async { black_box(i) })
+                            .await
+                            .unwrap(),
+                    );
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! { name = benches; config = config(); targets = channel_ping_pong, cross_hub_stream, timeout_overhead }
+criterion_main!(benches);
