@@ -1,0 +1,73 @@
+//! The chat server: `chat-server [--listen ADDR] [--hubs N] [--max-clients N] ...`.
+//! SIGINT or SIGTERM: every client gets a shutdown notice, queues are flushed, exit 0.
+
+use chat_demo::server::{serve, Config};
+use clap::Parser;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A multi-client line-based chat server on greenhub green threads.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: String,
+    /// Hubs (OS threads running green threads); default: one per core.
+    #[arg(long)]
+    hubs: Option<usize>,
+    /// Clients beyond this many are told the server is full.
+    #[arg(long, default_value_t = 10_000)]
+    max_clients: usize,
+    /// Longest accepted line, in bytes.
+    #[arg(long, default_value_t = 4096)]
+    max_line: usize,
+    /// Seconds of silence before a client is disconnected.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+    /// Lines queued per client before a client that stopped reading is dropped.
+    #[arg(long, default_value_t = 256)]
+    queue: usize,
+    /// Messages per second per client (0: no limit).
+    #[arg(long, default_value_t = 20)]
+    max_rate: u32,
+}
+
+fn main() -> std::io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    let config = Config {
+        max_line: args.max_line,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_clients: args.max_clients,
+        queue: args.queue,
+        max_rate: args.max_rate,
+    };
+    let mut runtime = greenhub::Runtime::builder();
+    if let Some(hubs) = args.hubs {
+        runtime = runtime.hubs(hubs);
+    }
+    runtime.build()?.run(move || -> std::io::Result<()> {
+        let listener = greenhub::net::TcpListener::bind(args.listen.as_str())?;
+        let addr = listener.local_addr()?;
+        println!("chat server listening on {addr}");
+        println!(
+            "join it with: nc {} {}   (or telnet {0} {1}); Ctrl-C stops the server",
+            addr.ip(),
+            addr.port()
+        );
+        let shutdown = Arc::new(greenhub::sync::Event::new());
+        let mut signals =
+            greenhub::signal::Signals::new(&[greenhub::signal::SIGINT, greenhub::signal::SIGTERM])?;
+        let trigger = shutdown.clone();
+        greenhub::spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                log::info!("received signal {signal}");
+            }
+            trigger.set();
+        });
+        serve(listener, config, shutdown)?;
+        println!("chat server stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,96 @@
+//! Reading lines with a length limit: an overlong line is reported and skipped without ever
+//! being held in memory whole, and the connection goes on.
+
+use std::io::{self, Read};
+
+/// One thing read from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A line of valid UTF-8, without its `\n` (and without a trailing `\r`).
+    Line(String),
+    /// A line longer than the limit; it was discarded.
+    TooLong,
+    /// A line that is not valid UTF-8; it was discarded.
+    InvalidUtf8,
+}
+
+/// Splits a byte stream into lines of at most `max_line` bytes.
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::framing::{Incoming, LineReader};
+/// let input: &[u8] = b"hello\r\nthis line is too long\nok\nunfinish";
+/// let mut lines = LineReader::new(input, 8);
+/// assert_eq!(lines.next_line().unwrap(), Some(Incoming::Line("hello".into())));
+/// assert_eq!(lines.next_line().unwrap(), Some(Incoming::TooLong));
+/// assert_eq!(lines.next_line().unwrap(), Some(Incoming::Line("ok".into())));
+/// assert_eq!(lines.next_line().unwrap(), None); // the unterminated tail is dropped
+/// ```
+pub struct LineReader<R> {
+    reader: R,
+    max_line: usize,
+    buffer: Vec<u8>,
+    /// Bytes at the front of `buffer` already searched for a newline.
+    scanned: usize,
+    /// Inside an overlong line: drop bytes up to the next newline.
+    discarding: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// Reads from `reader`, allowing lines of up to `max_line` bytes.
+    pub fn new(reader: R, max_line: usize) -> LineReader<R> {
+        LineReader {
+            reader,
+            max_line,
+            buffer: Vec::with_capacity(1024),
+            scanned: 0,
+            discarding: false,
+        }
+    }
+
+    /// The next line, or `None` at end of input. An unterminated last line is dropped: in a
+    /// line protocol, a client that vanished mid-line (a reset, a crash) said nothing.
+    ///
+    /// # Errors
+    ///
+    /// What the underlying reader reports (a timeout, a reset).
+    pub fn next_line(&mut self) -> io::Result<Option<Incoming>> {
+        loop {
+            if let Some(at) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.scanned + at;
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                self.scanned = 0;
+                if std::mem::take(&mut self.discarding) {
+                    return Ok(Some(Incoming::TooLong));
+                }
+                return Ok(Some(decode(&line[..line.len() - 1])));
+            }
+            self.scanned = self.buffer.len();
+            if self.buffer.len() > self.max_line {
+                // Too long already: keep nothing of it, skip to the next newline.
+                self.discarding = true;
+                self.buffer.clear();
+                self.scanned = 0;
+            }
+            let mut chunk = [0u8; 4096];
+            let room = chunk.len().min(self.max_line + 1);
+            let n = self.reader.read(&mut chunk[..room])?;
+            if n == 0 {
+                self.buffer.clear();
+                self.scanned = 0;
+                self.discarding = false;
+                return Ok(None);
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn decode(line: &[u8]) -> Incoming {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match std::str::from_utf8(line) {
+        Ok(text) => Incoming::Line(text.to_string()),
+        Err(_) => Incoming::InvalidUtf8,
+    }
+}
