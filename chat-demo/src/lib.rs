@@ -6,5 +6,6 @@
 
 pub mod command;
 pub mod framing;
+pub mod load;
 pub mod server;
 pub mod text;
