@@ -71,17 +71,20 @@ fn says_clearly_when_the_server_goes_away() -> io::Result<()> {
     std::thread::sleep(Duration::from_millis(200));
     drop(conn);
     drop(listener);
-    let status = child.wait()?;
+    // Read to the end while the child's stdin stays open: `Child::wait` would close it, and
+    // end of input is the other way for the client to end.
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout)?;
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr)?;
+    let keep_open = child.stdin.take();
+    let status = child.wait()?;
+    drop(keep_open);
     assert!(stdout.contains("about to vanish"), "stdout: {stdout}");
     assert!(
         stderr.contains("the server closed the connection"),
         "stderr: {stderr}"
     );
     assert_eq!(status.code(), Some(1));
-    drop(child.stdin.take());
     Ok(())
 }
