@@ -140,7 +140,10 @@ pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<
             let go_sender = go.clone();
             let sender = greenhub::spawn(move || -> io::Result<()> {
                 go_sender.wait();
-                let start = Instant::now();
+                // Clients start at spread-out moments within one send period, as people do.
+                let offset =
+                    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as f64 / u64::MAX as f64;
+                let start = Instant::now() + Duration::from_secs_f64(offset / rate);
                 for seq in 0..messages {
                     greenhub::sleep_until(start + Duration::from_secs_f64(seq as f64 / rate));
                     let stamp = base.elapsed().as_nanos() as u64;

@@ -184,7 +184,7 @@ impl Server {
                     let _ = text;
                     Some("!!! slow down: too many messages; this one was dropped".to_string())
                 }
-                Incoming::Line(text) => match self.act(id, parse(&text)) {
+                Incoming::Line(text) => match self.act_then_yield(id, parse(&text)) {
                     Some(Reply::Quit) => break Ok(()),
                     Some(Reply::Tell(text)) => Some(text),
                     None => None,
@@ -314,6 +314,15 @@ impl Server {
             // Ending the read side ends the session; its writer flushes the queue first.
             let _ = stream.shutdown(std::net::Shutdown::Read);
         }
+    }
+
+    /// Acts on a command, then lets the writers it woke run before this client's next line: a
+    /// readiness batch can hold a line from every client at once, and broadcasting all of them
+    /// before any writer drains would overflow every queue in the room.
+    fn act_then_yield(&self, id: u64, command: Command) -> Option<Reply> {
+        let reply = self.act(id, command);
+        greenhub::yield_now();
+        reply
     }
 
     fn act(&self, id: u64, command: Command) -> Option<Reply> {
