@@ -1,24 +1,10 @@
 //! What every greenhub socket type has in common, written once.
 
-/// The flags that keep a send from raising SIGPIPE where the platform has such a flag; macOS
-/// uses the `SO_NOSIGPIPE` socket option instead (see `no_sigpipe`).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+/// The flags that keep a send from raising SIGPIPE. Every supported platform but Apple's has
+/// `MSG_NOSIGNAL`; macOS and iOS use the `SO_NOSIGPIPE` socket option instead (`no_sigpipe`).
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
 pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
+#[cfg(any(target_os = "macos", target_os = "ios"))]
 pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
 /// Makes writes to a socket whose peer is gone fail with `BrokenPipe` instead of raising SIGPIPE,
