@@ -15,6 +15,35 @@ pub(crate) fn no_sigpipe(_socket: socket2::SockRef<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Starts a non-blocking connect on the socket inside `source` and parks until it completes,
+/// fails, or `timeout` passes. A wake-up before the connection is up (spurious, or readiness
+/// from an earlier registration) is told apart by `getpeername`, which fails until then.
+pub(crate) fn connect_in<T: std::os::fd::AsFd + std::os::fd::AsRawFd>(
+    source: &crate::source::Source<T>,
+    addr: &socket2::SockAddr,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    match socket2::SockRef::from(source.get_ref()).connect(addr) {
+        Ok(()) => return Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == ErrorKind::WouldBlock => {
+        }
+        Err(e) => return Err(e),
+    }
+    source.io_with(crate::source::Direction::Write, timeout, |io| {
+        let socket = socket2::SockRef::from(io);
+        if let Some(err) = socket.take_error()? {
+            return Err(err);
+        }
+        match socket.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotConnected => Err(ErrorKind::WouldBlock.into()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
 /// Generates the methods every socket type shares: timeouts, `try_clone`, `close`, `take_error`
 /// and descriptor access. `$ty` wraps `inner: Arc<Source<$std>>`.
 macro_rules! socket_common {

@@ -1,8 +1,8 @@
 //! TCP: a listener whose `accept` parks, and a stream whose `read` and `write` park.
 
 use super::addr::{each_addr, ToSocketAddrs};
-use super::shared::{no_sigpipe, socket_common, stream_io};
-use crate::source::{Direction, Source};
+use super::shared::{connect_in, no_sigpipe, socket_common, stream_io};
+use crate::source::Source;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -206,27 +206,8 @@ impl TcpStream {
     }
 
     fn connect_addr(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let socket = new_socket(addr)?;
-        match socket.connect(&(*addr).into()) {
-            Ok(()) => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::EINPROGRESS)
-                    || e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-        let stream = TcpStream::from_nonblocking(socket.into());
-        stream.inner.io_with(Direction::Write, timeout, |io| {
-            if let Some(err) = SockRef::from(io).take_error()? {
-                return Err(err);
-            }
-            match io.peer_addr() {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                Err(e) => Err(e),
-            }
-        })?;
+        let stream = TcpStream::from_nonblocking(new_socket(addr)?.into());
+        connect_in(&stream.inner, &(*addr).into(), timeout)?;
         Ok(stream)
     }
 

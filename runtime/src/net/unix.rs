@@ -1,7 +1,7 @@
 //! Unix domain sockets: streams, a listener and datagrams, each parking instead of blocking.
 
-use super::shared::{no_sigpipe, socket_common, stream_io};
-use crate::source::{Direction, Source};
+use super::shared::{connect_in, no_sigpipe, socket_common, stream_io};
+use crate::source::Source;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use std::io;
 use std::net::Shutdown;
@@ -110,28 +110,6 @@ impl Iterator for UnixIncoming<'_> {
     }
 }
 
-/// Starts a non-blocking connect and parks until it completes.
-fn connect_unix(path: &Path, kind: Type) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::UNIX, kind, None)?;
-    socket.set_nonblocking(true)?;
-    no_sigpipe(SockRef::from(&socket))?;
-    match socket.connect(&SockAddr::unix(path)?) {
-        Ok(()) => return Ok(socket),
-        Err(e)
-            if e.raw_os_error() == Some(libc::EINPROGRESS)
-                || e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) => return Err(e),
-    }
-    let pending = Source::new(socket);
-    pending.io_with(Direction::Write, None, |socket| {
-        match socket.take_error()? {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
-    })?;
-    Ok(pending.into_inner())
-}
-
 impl UnixStream {
     /// Connects to the listener at `path`.
     ///
@@ -139,10 +117,12 @@ impl UnixStream {
     ///
     /// `NotFound` when nothing is there, `ConnectionRefused` when nothing listens.
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        UnixStream::try_from(net::UnixStream::from(connect_unix(
-            path.as_ref(),
-            Type::STREAM,
-        )?))
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        no_sigpipe(SockRef::from(&socket))?;
+        let stream = UnixStream::from_nonblocking(net::UnixStream::from(socket));
+        connect_in(&stream.inner, &SockAddr::unix(path)?, None)?;
+        Ok(stream)
     }
 
     /// A connected pair of streams.
