@@ -279,7 +279,7 @@ fn emfile_is_answered_by_backing_off_and_serving_again() -> io::Result<()> {
             "the server spun on EMFILE: {busy:?} of CPU in 500 ms"
         );
         // Free the server's descriptors: the waiting clients are served again.
-        let mut waiting: Vec<_> = clients
+        let mut waiting: Vec<std::net::TcpStream> = clients
             .into_iter()
             .zip(served)
             .filter(|(_, s)| !s)
@@ -288,9 +288,12 @@ fn emfile_is_answered_by_backing_off_and_serving_again() -> io::Result<()> {
         for c in &mut waiting {
             c.set_read_timeout(Some(Duration::from_secs(5)))?;
         }
+        // The served clients were dropped above, which frees their server descriptors. There may
+        // be more waiting clients than free descriptors, so each one hangs up once served and
+        // makes room for the next.
         let mut reply = [0u8; 1];
-        for c in &mut waiting {
-            c.read_exact(&mut reply)?; // needs the earlier clients gone: they were dropped above
+        for mut c in waiting {
+            c.read_exact(&mut reply)?;
         }
         Ok(())
     })();
