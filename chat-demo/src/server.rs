@@ -7,7 +7,7 @@ use crate::framing::{Incoming, LineReader};
 use crate::text::{nick_key, sanitize, validate_nick, validate_room};
 use greenhub::net::{TcpListener, TcpStream};
 use greenhub::sync::{bounded, Event, Sender, TrySendError, WaitGroup};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +29,10 @@ pub struct Config {
     pub queue: usize,
     /// Messages per second per client (0: no limit).
     pub max_rate: u32,
+    /// Rooms with more members than this stay quiet about joins, leaves and nick changes, as
+    /// big IRC and Twitch channels do: otherwise every join into a room of n people costs n
+    /// lines, and a crowd arriving at once floods every member's queue with notices.
+    pub announce_limit: usize,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             max_clients: 10_000,
             queue: 256,
             max_rate: 20,
+            announce_limit: 100,
         }
     }
 }
@@ -55,7 +60,55 @@ struct State {
     clients: HashMap<u64, Client>,
     /// Nick keys (lower case) to client ids.
     nicks: HashMap<String, u64>,
+    /// Room names to their members, so that a broadcast visits only the room.
+    rooms: HashMap<String, HashSet<u64>>,
 }
+
+impl State {
+    fn insert(&mut self, id: u64, client: Client) {
+        self.nicks.insert(nick_key(&client.nick), id);
+        self.rooms
+            .entry(client.room.clone())
+            .or_default()
+            .insert(id);
+        self.clients.insert(id, client);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Client> {
+        let client = self.clients.remove(&id)?;
+        self.nicks.remove(&nick_key(&client.nick));
+        self.leave_room(&client.room, id);
+        Some(client)
+    }
+
+    fn move_to(&mut self, id: u64, room: &str) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut client.room, room.to_string());
+        self.leave_room(&old, id);
+        self.rooms.entry(room.to_string()).or_default().insert(id);
+    }
+
+    fn leave_room(&mut self, room: &str, id: u64) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(&id);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+}
+
+/// What a broadcast carries: a chat line always goes out, a notice only in small rooms.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Chat,
+    Notice,
+}
+
+/// The writer sends whatever is already queued in one write of up to this many bytes.
+const WRITE_BATCH: usize = 16 * 1024;
 
 struct Server {
     config: Config,
@@ -141,8 +194,16 @@ impl Server {
         let writer_stream = stream.try_clone()?;
         let writer = greenhub::spawn(move || {
             let mut out = writer_stream;
-            for message in queue.iter() {
-                if out.write_all(message.as_bytes()).is_err() {
+            let mut batch = Vec::with_capacity(WRITE_BATCH);
+            for first in queue.iter() {
+                // Lines that queued up while this writer waited go out in one system call.
+                batch.clear();
+                batch.extend_from_slice(first.as_bytes());
+                while batch.len() < WRITE_BATCH {
+                    let Ok(next) = queue.try_recv() else { break };
+                    batch.extend_from_slice(next.as_bytes());
+                }
+                if out.write_all(&batch).is_err() {
                     break;
                 }
             }
@@ -157,7 +218,12 @@ impl Server {
         let _ = outbox.send(line(format!(
             "*** welcome! you are {nick}, in room {LOBBY}. {HELP}"
         )));
-        self.tell_room(LOBBY, Some(id), line(format!("*** {nick} joined {LOBBY}")));
+        self.tell_room(
+            LOBBY,
+            Some(id),
+            Kind::Notice,
+            line(format!("*** {nick} joined {LOBBY}")),
+        );
 
         stream.set_read_timeout(Some(self.config.idle_timeout))?;
         let mut lines = LineReader::new(&stream, self.config.max_line);
@@ -218,8 +284,7 @@ impl Server {
             }
             n += 1_000_000;
         };
-        state.nicks.insert(nick_key(&nick), id);
-        state.clients.insert(
+        state.insert(
             id,
             Client {
                 nick: nick.clone(),
@@ -232,34 +297,38 @@ impl Server {
     }
 
     fn leave(&self, id: u64) {
-        let removed = {
-            let mut state = self.state();
-            let client = state.clients.remove(&id);
-            if let Some(client) = &client {
-                state.nicks.remove(&nick_key(&client.nick));
-            }
-            client
-        };
+        let removed = self.state().remove(id);
         if let Some(client) = removed {
             log::info!("{} left", client.nick);
             self.tell_room(
                 &client.room,
                 Some(id),
+                Kind::Notice,
                 line(format!("*** {} left {}", client.nick, client.room)),
             );
         }
     }
 
-    /// Queues `message` for everyone in `room` but `except`. A client whose queue is full is
-    /// dropped (told why, best effort) so that nobody else waits for it.
-    fn tell_room(&self, room: &str, except: Option<u64>, message: Arc<str>) {
+    /// Queues `message` for everyone in `room` but `except` (notices only while the room is
+    /// small). A client whose queue is full is dropped (told why, best effort) so that nobody
+    /// else waits for it.
+    fn tell_room(&self, room: &str, except: Option<u64>, kind: Kind, message: Arc<str>) {
         let mut too_slow = Vec::new();
         {
             let state = self.state();
-            for (id, client) in &state.clients {
-                if client.room != room || Some(*id) == except {
+            let Some(members) = state.rooms.get(room) else {
+                return;
+            };
+            if kind == Kind::Notice && members.len() > self.config.announce_limit {
+                return;
+            }
+            for id in members {
+                if Some(*id) == except {
                     continue;
                 }
+                let Some(client) = state.clients.get(id) else {
+                    continue;
+                };
                 if let Err(TrySendError::Full(_)) = client.outbox.try_send(message.clone()) {
                     too_slow.push(*id);
                 }
@@ -271,19 +340,14 @@ impl Server {
     }
 
     fn drop_slow_client(&self, id: u64) {
-        let client = {
-            let mut state = self.state();
-            let client = state.clients.remove(&id);
-            if let Some(client) = &client {
-                state.nicks.remove(&nick_key(&client.nick));
-            }
-            client
+        let Some(client) = self.state().remove(id) else {
+            return;
         };
-        let Some(client) = client else { return };
         log::info!("{} dropped: its outbound queue is full", client.nick);
         self.tell_room(
             &client.room,
             Some(id),
+            Kind::Notice,
             line(format!(
                 "*** {} left {} (too slow)",
                 client.nick, client.room
@@ -336,7 +400,12 @@ impl Server {
             Command::Say(text) => {
                 let text = sanitize(&text);
                 if !text.trim().is_empty() {
-                    self.tell_room(&room, Some(id), line(format!("<{nick}> {text}")));
+                    self.tell_room(
+                        &room,
+                        Some(id),
+                        Kind::Chat,
+                        line(format!("<{nick}> {text}")),
+                    );
                 }
                 None
             }
@@ -344,6 +413,7 @@ impl Server {
                 self.tell_room(
                     &room,
                     Some(id),
+                    Kind::Chat,
                     line(format!("* {nick} {}", sanitize(&action))),
                 );
                 None
@@ -353,6 +423,7 @@ impl Server {
                     self.tell_room(
                         &room,
                         Some(id),
+                        Kind::Notice,
                         line(format!("*** {nick} is now known as {wanted}")),
                     );
                     tell(format!("*** you are now {wanted}"))
@@ -366,33 +437,38 @@ impl Server {
                 if target == room {
                     return tell(format!("*** you are already in {room}"));
                 }
-                if let Some(client) = self.state().clients.get_mut(&id) {
-                    client.room = target.clone();
-                }
-                self.tell_room(&room, Some(id), line(format!("*** {nick} left {room}")));
+                self.state().move_to(id, &target);
+                self.tell_room(
+                    &room,
+                    Some(id),
+                    Kind::Notice,
+                    line(format!("*** {nick} left {room}")),
+                );
                 self.tell_room(
                     &target,
                     Some(id),
+                    Kind::Notice,
                     line(format!("*** {nick} joined {target}")),
                 );
                 tell(format!("*** you are now in {target}"))
             }
             Command::Rooms => {
-                let mut rooms: BTreeMap<String, usize> = BTreeMap::new();
-                for client in self.state().clients.values() {
-                    *rooms.entry(client.room.clone()).or_default() += 1;
-                }
-                let list: Vec<String> = rooms.iter().map(|(r, n)| format!("{r} ({n})")).collect();
+                let mut list: Vec<String> = self
+                    .state()
+                    .rooms
+                    .iter()
+                    .map(|(r, members)| format!("{r} ({})", members.len()))
+                    .collect();
+                list.sort();
                 tell(format!("*** rooms: {}", list.join(", ")))
             }
             Command::Who => {
-                let mut nicks: Vec<String> = self
-                    .state()
-                    .clients
-                    .values()
-                    .filter(|c| c.room == room)
-                    .map(|c| c.nick.clone())
+                let state = self.state();
+                let members = state.rooms.get(&room).into_iter().flatten();
+                let mut nicks: Vec<String> = members
+                    .filter_map(|id| Some(state.clients.get(id)?.nick.clone()))
                     .collect();
+                drop(state);
                 nicks.sort();
                 tell(format!("*** in {room}: {}", nicks.join(", ")))
             }

@@ -190,6 +190,33 @@ fn rooms_who_and_private_messages() {
 }
 
 #[test]
+fn rooms_over_the_announce_limit_stay_quiet_about_joins_but_not_about_chat() {
+    let config = Config {
+        announce_limit: 2,
+        ..Config::default()
+    };
+    with_server(config, |addr, _| {
+        let mut a = Client::connect(addr)?;
+        let mut b = Client::connect(addr)?;
+        assert!(a.expect(|l| l.starts_with("***"))?.ends_with("joined lobby"));
+        let _c = Client::connect(addr)?; // the third member: the lobby is now over the limit
+        b.send("/nick bea")?;
+        b.expect(|l| l == "*** you are now bea")?;
+        b.send("still heard")?;
+        assert_eq!(
+            a.expect(|l| !l.contains("welcome"))?,
+            "<bea> still heard",
+            "neither the third join nor the nick change was announced"
+        );
+        b.send("/join small")?;
+        b.expect(|l| l == "*** you are now in small")?;
+        b.send("/who")?;
+        assert!(b.expect(|l| l.starts_with("*** in"))?.ends_with("bea"));
+        Ok(())
+    });
+}
+
+#[test]
 fn hostile_input_long_lines_invalid_utf8_and_escape_injection() {
     let config = Config {
         max_line: 64,

@@ -31,6 +31,9 @@ struct Args {
     /// Messages per second per client (0: no limit).
     #[arg(long, default_value_t = 20)]
     max_rate: u32,
+    /// Rooms with more members than this do not announce joins, leaves and nick changes.
+    #[arg(long, default_value_t = 100)]
+    announce_limit: usize,
 }
 
 fn main() -> std::io::Result<()> {
@@ -42,6 +45,7 @@ fn main() -> std::io::Result<()> {
         max_clients: args.max_clients,
         queue: args.queue,
         max_rate: args.max_rate,
+        announce_limit: args.announce_limit,
     };
     let mut runtime = greenhub::Runtime::builder();
     if let Some(hubs) = args.hubs {
