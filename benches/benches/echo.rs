@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p greenhub-benches --bench echo [-- --quick]`
 
-use greenhub_benches::echo::{load, pin_to_cpu, process_cpu_ns, servers::CONTENDERS};
+use greenhub_benches::echo::{load, servers::CONTENDERS};
+use greenhub_benches::process::{pin_to_cpu, process_cpu_ns};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

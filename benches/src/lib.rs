@@ -1,5 +1,7 @@
 //! Shared helpers for the benchmarks against peers.
 
+pub mod chat;
 pub mod echo;
 pub mod peers;
+pub mod process;
 pub mod rss;

@@ -1,8 +1,17 @@
-//! Resident memory of this process, read from `/proc/self/statm` (Linux).
+//! Resident memory of a process, read from `/proc/<pid>/statm` (Linux).
 
-/// The resident set size in bytes, or `None` where `/proc` is not available.
+/// This process's resident set size in bytes, or `None` where `/proc` is not available.
 pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    resident_bytes_of("self")
+}
+
+/// The resident set size of process `pid` in bytes.
+pub fn resident_bytes_of_pid(pid: u32) -> Option<u64> {
+    resident_bytes_of(&pid.to_string())
+}
+
+fn resident_bytes_of(process: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * page_size())
 }

@@ -14,6 +14,9 @@ pub enum Incoming {
     InvalidUtf8,
 }
 
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 1024;
+
 /// Splits a byte stream into lines of at most `max_line` bytes.
 ///
 /// # Examples
@@ -43,7 +46,7 @@ impl<R: Read> LineReader<R> {
         LineReader {
             reader,
             max_line,
-            buffer: Vec::with_capacity(1024),
+            buffer: Vec::new(),
             scanned: 0,
             discarding: false,
         }
@@ -73,21 +76,34 @@ impl<R: Read> LineReader<R> {
                 self.buffer.clear();
                 self.scanned = 0;
             }
-            let mut chunk = [0u8; 4096];
-            let room = chunk.len().min(self.max_line + 1);
-            let n = self.reader.read(&mut chunk[..room])?;
-            if n == 0 {
+            // Read straight into the buffer, a little at a time: a parked reader then holds no
+            // big scratch array on its stack, which matters with thousands of idle clients.
+            let start = self.buffer.len();
+            self.buffer
+                .resize(start + READ_CHUNK.min(self.max_line + 1), 0);
+            let read = self.reader.read(&mut self.buffer[start..]);
+            self.buffer
+                .truncate(start + read.as_ref().map_or(0, |n| *n));
+            if read? == 0 {
                 self.buffer.clear();
                 self.scanned = 0;
                 self.discarding = false;
                 return Ok(None);
             }
-            self.buffer.extend_from_slice(&chunk[..n]);
         }
     }
 }
 
-fn decode(line: &[u8]) -> Incoming {
+/// Classifies one line's bytes (without its `\n`): drops a trailing `\r`, checks UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::framing::{decode, Incoming};
+/// assert_eq!(decode(b"hi\r"), Incoming::Line("hi".into()));
+/// assert_eq!(decode(b"\xff"), Incoming::InvalidUtf8);
+/// ```
+pub fn decode(line: &[u8]) -> Incoming {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match std::str::from_utf8(line) {
         Ok(text) => Incoming::Line(text.to_string()),

@@ -114,6 +114,7 @@ pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<
     for i in 0..config.clients {
         let stream = TcpStream::connect(config.server.as_str())?;
         stream.set_read_timeout(Some(config.timeout))?;
+        stream.set_nodelay(true)?;
         connections.push((i, stream));
     }
     for (i, stream) in connections {

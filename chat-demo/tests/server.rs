@@ -198,7 +198,9 @@ fn rooms_over_the_announce_limit_stay_quiet_about_joins_but_not_about_chat() {
     with_server(config, |addr, _| {
         let mut a = Client::connect(addr)?;
         let mut b = Client::connect(addr)?;
-        assert!(a.expect(|l| l.starts_with("***"))?.ends_with("joined lobby"));
+        assert!(a
+            .expect(|l| l.starts_with("***"))?
+            .ends_with("joined lobby"));
         let _c = Client::connect(addr)?; // the third member: the lobby is now over the limit
         b.send("/nick bea")?;
         b.expect(|l| l == "*** you are now bea")?;

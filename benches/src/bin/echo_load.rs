@@ -13,7 +13,7 @@ fn main() -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let connections = args.get(2).and_then(|c| c.parse().ok()).unwrap_or(100);
     let seconds = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    greenhub_benches::echo::pin_to_cpu(1);
+    greenhub_benches::process::pin_to_cpu(1);
     let (result, _) = greenhub_benches::echo::load::run(
         addr,
         connections,

@@ -1,0 +1,167 @@
+//! End-to-end chat: 1,000 clients in one room, each sending numbered lines at a set rate, against
+//! the greenhub chat server of `chat-demo` and a tokio server with the same protocol subset.
+//!
+//! Each server runs in its own process on one thread pinned to CPU 0; `chat-load`'s generator
+//! runs here on one hub pinned to CPU 1 and checks every delivery (exactly once, in order).
+//! Rounds interleave the contenders and the report gives medians. `--quick` runs one short round
+//! with 200 clients.
+//!
+//! `cargo bench -p greenhub-benches --bench chat [-- --quick]`
+
+use chat_demo::load::{LoadConfig, LoadReport};
+use greenhub_benches::chat::CONTENDERS;
+use greenhub_benches::process::{pin_to_cpu, process_cpu_ns};
+use greenhub_benches::rss::resident_bytes_of_pid;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+struct Sample {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    lost: u64,
+    server_cpu_us_per_delivery: f64,
+}
+
+fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::io::Result<Sample> {
+    let (mut server, addr) = start_server(contender)?;
+    let config = LoadConfig {
+        server: addr,
+        clients,
+        rooms: 1,
+        messages,
+        rate,
+        timeout: Duration::from_secs(30),
+    };
+    let pid = server.id();
+    let cpu_before = process_cpu_ns(pid).unwrap_or(0);
+    let report: std::io::Result<LoadReport> = greenhub::Runtime::builder()
+        .hubs(1)
+        .build()?
+        .run(move || chat_demo::load::run(&config, |_| {}));
+    let server_cpu_ns = process_cpu_ns(pid).unwrap_or(0) - cpu_before;
+    server.kill()?;
+    server.wait()?;
+    let report = report?;
+    Ok(Sample {
+        per_second: report.per_second(),
+        p50_ms: report.latency_us(0.50) as f64 / 1000.0,
+        p99_ms: report.latency_us(0.99) as f64 / 1000.0,
+        lost: report.lost() + report.duplicates + report.out_of_order,
+        server_cpu_us_per_delivery: server_cpu_ns as f64 / 1000.0 / report.delivered.max(1) as f64,
+    })
+}
+
+/// Starts `contender`'s server pinned to CPU 0 and returns it with its address.
+fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String)> {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_chat_server"))
+        .args([contender, "127.0.0.1:0", "0"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut first_line = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first_line)?;
+    Ok((server, first_line.trim().to_string()))
+}
+
+/// Server resident memory per idle client, in KiB: `clients` connect, each reads its welcome
+/// line, then everyone sits still for a second.
+fn idle_kib_per_client(contender: &str, clients: usize) -> std::io::Result<f64> {
+    let (mut server, addr) = start_server(contender)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before = resident_bytes_of_pid(server.id()).unwrap_or(0);
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let stream = std::net::TcpStream::connect(addr.as_str())?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        connections.push(BufReader::new(stream));
+    }
+    let mut welcome = String::new();
+    for connection in &mut connections {
+        welcome.clear();
+        connection.read_line(&mut welcome)?;
+        assert!(welcome.starts_with("*** welcome"), "{welcome}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let after = resident_bytes_of_pid(server.id()).unwrap_or(0);
+    server.kill()?;
+    server.wait()?;
+    Ok(after.saturating_sub(before) as f64 / 1024.0 / clients as f64)
+}
+
+/// Raises this process's descriptor limit as far as allowed; returns how many clients fit.
+fn idle_clients_that_fit(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit get a valid pointer to an rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    wanted.min((limit.rlim_cur as usize).saturating_sub(100))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    // (messages per second per client, messages per client): about 8 s of sending each.
+    let (rounds, clients, loads): (usize, usize, &[(f64, usize)]) = if quick {
+        (1, 200, &[(1.0, 2)])
+    } else {
+        (3, 1000, &[(0.25, 2), (0.5, 4), (1.0, 8)])
+    };
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        pin_to_cpu(1);
+    } else {
+        println!("note: one CPU only, so server and load generator share it");
+    }
+    println!("# Chat: {clients} clients in one room, {rounds} interleaved round(s), medians\n");
+    println!("| offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery |");
+    println!("|---|---|---|---|---|---|---|");
+    for &(rate, messages) in loads {
+        let offered = clients as f64 * (clients - 1) as f64 * rate;
+        let mut samples: Vec<Vec<Sample>> = CONTENDERS.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (i, contender) in CONTENDERS.iter().enumerate() {
+                samples[i].push(one_run(contender, clients, rate, messages)?);
+            }
+        }
+        for (contender, runs) in CONTENDERS.iter().zip(&samples) {
+            let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
+            println!(
+                "| {offered:.0} | {contender} | {:.0} | {:.1} | {:.1} | {} | {:.3} |",
+                pick(|s| s.per_second),
+                pick(|s| s.p50_ms),
+                pick(|s| s.p99_ms),
+                runs.iter().map(|s| s.lost).sum::<u64>(),
+                pick(|s| s.server_cpu_us_per_delivery),
+            );
+        }
+    }
+    let wanted = if quick { 1_000 } else { 10_000 };
+    let idle = idle_clients_that_fit(wanted);
+    if idle < wanted {
+        println!("\nnote: the descriptor limit allows only {idle} of {wanted} idle clients");
+    }
+    println!("\n# Idle clients: server resident memory per connected, welcomed client\n");
+    println!("| clients | server | KiB per client |");
+    println!("|---|---|---|");
+    for contender in CONTENDERS {
+        let kib = idle_kib_per_client(contender, idle)?;
+        println!("| {idle} | {contender} | {kib:.1} |");
+    }
+    Ok(())
+}
