@@ -55,7 +55,7 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
 
 /// Starts `contender`'s server pinned to CPU 0 and returns it with its address.
 fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String)> {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_chat_server"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_chat_bench_server"))
         .args([contender, "127.0.0.1:0", "0"])
         .stdout(Stdio::piped())
         .spawn()?;

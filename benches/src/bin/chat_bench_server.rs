@@ -1,4 +1,4 @@
-//! Runs one chat server of the benchmark: `chat_server CONTENDER ADDR [CPU]`. Prints the bound
+//! Runs one chat server of the benchmark: `chat_bench_server CONTENDER ADDR [CPU]`. Prints the bound
 //! address, then serves until killed.
 
 fn main() -> std::io::Result<()> {

@@ -1,0 +1,121 @@
+//! The primitives again with the peers' multi-threaded configurations: may with all workers and
+//! tokio's multi-thread runtime (each in its own process, since may's worker count is fixed
+//! once per process). greenhub runs with one hub per core here; its spawn and yield stay local
+//! to the calling hub, as do may's and tokio's when they can.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::{Duration, Instant};
+
+fn tokio_multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn greenhub_all_hubs<F: FnOnce() -> Duration + 'static>(f: F) -> Duration {
+    greenhub::Runtime::builder().build().unwrap().run(f)
+}
+
+fn may_all_workers<F: FnOnce() -> Duration + Send + 'static>(f: F) -> Duration {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        may::config().set_workers(cores);
+    });
+    may::go!(f).join().unwrap()
+}
+
+fn yield_now(c: &mut Criterion) {
+    let mut group = c.benchmark_group("yield_now");
+    group.bench_function("greenhub_all_hubs", |b| {
+        b.iter_custom(|iters| {
+            greenhub_all_hubs(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    greenhub::yield_now();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("may_all_workers", |b| {
+        b.iter_custom(|iters| {
+            may_all_workers(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    may::coroutine::yield_now();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio_multi_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_multi_thread().block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        tokio::task::yield_now().await;
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_join");
+    group.bench_function("greenhub_all_hubs", |b| {
+        b.iter_custom(|iters| {
+            greenhub_all_hubs(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    greenhub::spawn(|| ()).join().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("may_all_workers", |b| {
+        b.iter_custom(|iters| {
+            may_all_workers(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    may::go!(|| ()).join().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio_multi_thread", |b| {
+        b.iter_custom(|iters| {
+            tokio_multi_thread().block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        tokio::spawn(async {}).await.unwrap();
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join }
+criterion_main!(benches);
