@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 /// that a crowd of busy green threads cannot starve the outside world.
 const BATCH: usize = 61;
 
+/// A hub about to wait at least this long (or with no deadline) releases spare stack pages.
+const TRIM_WHEN_IDLE_FOR: Duration = Duration::from_millis(10);
+
 pub(crate) type GreenCoroutine = Coroutine<(), (), (), DefaultStack>;
 type HubYielder = Yielder<(), ()>;
 
@@ -724,7 +727,7 @@ impl Hub {
             // Nothing to peek at: remote work is noticed through `notified` by drain_remote.
             return;
         }
-        let timeout = if runnable {
+        let mut timeout = if runnable {
             Some(Duration::ZERO)
         } else {
             self.timers
@@ -732,6 +735,11 @@ impl Hub {
                 .next_deadline()
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
+        // About to wait a while with nothing to run: a good moment to give back the pages of
+        // stacks a burst left behind. Slice by slice, polling in between.
+        if timeout.map_or(true, |t| t >= TRIM_WHEN_IDLE_FOR) && self.stacks.borrow_mut().trim() {
+            timeout = Some(Duration::ZERO);
+        }
         let sleeping = timeout != Some(Duration::ZERO);
         let idle = sleeping && self.locally_idle();
         let (flags, liveness) = (self.shared.flags(), &self.shared.liveness);

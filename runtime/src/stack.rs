@@ -20,19 +20,54 @@ use crate::task::Task;
 use corosensei::stack::{DefaultStack, Stack};
 use std::cell::Cell;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The default stack size of a green thread, in bytes. Only touched pages become resident, so a
 /// green thread that stays shallow costs a page or two of memory whatever this says.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// How many free stacks a hub keeps for reuse; more are unmapped when their green threads end.
-const POOL_CAPACITY: usize = 1024;
+/// Free stacks kept by all hubs together. A pooled stack still holds its two kernel memory maps,
+/// so the pools may use at most half of `vm.max_map_count` (16,382 stacks with Linux's
+/// default): a pool only fills after a burst at least that big, and a hub that cannot map a
+/// stack unmaps its own pool and tries again. Beyond this, stacks are unmapped
+/// when their green threads end. Reusing a pooled stack costs a `Vec::pop` (plus a page fault
+/// or two when its pages were released) instead of the `mmap`, `mprotect` and later `munmap`
+/// of a fresh one.
+fn pool_capacity() -> usize {
+    static CAPACITY: OnceLock<usize> = OnceLock::new();
+    *CAPACITY.get_or_init(|| {
+        let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .unwrap_or(65_530);
+        max_maps / 2 / 2
+    })
+}
+
+/// Stacks in all hubs' pools right now.
+static POOLED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many free stacks keep their pages resident once the hub has time to tidy up. A burst of
+/// 10,000 green threads gets its stacks back warm; when the hub next waits a while with nothing
+/// to run, the pages of all but this many are given back to the kernel (`MADV_DONTNEED`), so
+/// the burst leaves no resident memory behind.
+const WARM_KEEP: usize = 1024;
+
+/// Stacks released per [`StackPool::trim`] call, so a hub woken meanwhile answers soon.
+const TRIM_SLICE: usize = 256;
 
 /// A hub's free stacks of its default size.
 pub(crate) struct StackPool {
     size: usize,
-    free: Vec<DefaultStack>,
+    warm: Vec<DefaultStack>,
+    cold: Vec<DefaultStack>,
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 fn mapped_len(stack: &DefaultStack) -> usize {
@@ -49,7 +84,8 @@ impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
         StackPool {
             size,
-            free: Vec::new(),
+            warm: Vec::new(),
+            cold: Vec::new(),
         }
     }
 
@@ -57,20 +93,62 @@ impl StackPool {
     pub(crate) fn take(&mut self, size: Option<usize>) -> io::Result<DefaultStack> {
         let size = size.unwrap_or(self.size);
         if size == self.size {
-            if let Some(stack) = self.free.pop() {
+            if let Some(stack) = self.warm.pop().or_else(|| self.cold.pop()) {
+                POOLED.fetch_sub(1, Ordering::Relaxed);
                 return Ok(stack);
             }
         }
-        allocate(size)
+        allocate(size).or_else(|err| {
+            if self.warm.is_empty() && self.cold.is_empty() {
+                return Err(err);
+            }
+            // Out of maps, perhaps: unmap what this pool holds and try once more.
+            self.clear();
+            allocate(size)
+        })
+    }
+
+    fn clear(&mut self) {
+        let count = self.warm.len() + self.cold.len();
+        self.warm.clear();
+        self.cold.clear();
+        POOLED.fetch_sub(count, Ordering::Relaxed);
     }
 
     /// Returns a stack whose green thread has finished.
     pub(crate) fn give(&mut self, stack: DefaultStack) {
         let default_len = (self.size + page_size()).next_multiple_of(page_size());
-        if self.free.len() < POOL_CAPACITY && mapped_len(&stack) == default_len {
-            self.free.push(stack);
+        if mapped_len(&stack) != default_len {
+            return;
+        }
+        if POOLED.fetch_add(1, Ordering::Relaxed) < pool_capacity() {
+            self.warm.push(stack);
+        } else {
+            POOLED.fetch_sub(1, Ordering::Relaxed); // full: `stack` is unmapped here
         }
     }
+
+    /// Releases the pages of up to a slice of the warm stacks beyond [`WARM_KEEP`]; returns
+    /// whether more remain to release.
+    pub(crate) fn trim(&mut self) -> bool {
+        let excess = self.warm.len().saturating_sub(WARM_KEEP).min(TRIM_SLICE);
+        // The front of the pool holds the stacks unused the longest.
+        for stack in self.warm.drain(..excess).collect::<Vec<_>>() {
+            if release_pages(&stack) {
+                self.cold.push(stack);
+            }
+        }
+        self.warm.len() > WARM_KEEP
+    }
+}
+
+/// Gives the pages of an unused stack back to the kernel, keeping the mapping and its guard.
+fn release_pages(stack: &DefaultStack) -> bool {
+    let usable_lo = stack.limit().get() + page_size();
+    let len = stack.base().get() - usable_lo;
+    // SAFETY: the range is the usable part of a mapping this pool owns, and no green thread
+    // runs on it; MADV_DONTNEED only drops its pages, which read back as zeros when touched.
+    unsafe { libc::madvise(usable_lo as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
 }
 
 fn allocate(size: usize) -> io::Result<DefaultStack> {
