@@ -11,7 +11,7 @@
 use chat_demo::load::{LoadConfig, LoadReport};
 use greenhub_benches::chat::CONTENDERS;
 use greenhub_benches::process::{pin_to_cpu, process_cpu_ns};
-use greenhub_benches::rss::resident_bytes_of_pid;
+use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,6 +22,7 @@ struct Sample {
     p99_ms: f64,
     lost: u64,
     server_cpu_us_per_delivery: f64,
+    peak_rss_mib: f64,
 }
 
 fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::io::Result<Sample> {
@@ -41,6 +42,7 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
         .build()?
         .run(move || chat_demo::load::run(&config, |_| {}));
     let server_cpu_ns = process_cpu_ns(pid).unwrap_or(0) - cpu_before;
+    let peak = peak_resident_bytes_of_pid(pid).unwrap_or(0);
     server.kill()?;
     server.wait()?;
     let report = report?;
@@ -50,6 +52,7 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
         p99_ms: report.latency_us(0.99) as f64 / 1000.0,
         lost: report.lost() + report.duplicates + report.out_of_order,
         server_cpu_us_per_delivery: server_cpu_ns as f64 / 1000.0 / report.delivered.max(1) as f64,
+        peak_rss_mib: peak as f64 / (1024.0 * 1024.0),
     })
 }
 
@@ -129,8 +132,9 @@ fn main() -> std::io::Result<()> {
         println!("note: one CPU only, so server and load generator share it");
     }
     println!("# Chat: {clients} clients in one room, {rounds} interleaved round(s), medians\n");
-    println!("| offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
     for &(rate, messages) in loads {
         let offered = clients as f64 * (clients - 1) as f64 * rate;
         let mut samples: Vec<Vec<Sample>> = CONTENDERS.iter().map(|_| Vec::new()).collect();
@@ -141,14 +145,24 @@ fn main() -> std::io::Result<()> {
         }
         for (contender, runs) in CONTENDERS.iter().zip(&samples) {
             let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
-            println!(
-                "| {offered:.0} | {contender} | {:.0} | {:.1} | {:.1} | {} | {:.3} |",
+            let (per_second, p50_ms, p99_ms) = (
                 pick(|s| s.per_second),
                 pick(|s| s.p50_ms),
                 pick(|s| s.p99_ms),
-                runs.iter().map(|s| s.lost).sum::<u64>(),
-                pick(|s| s.server_cpu_us_per_delivery),
             );
+            let lost = runs.iter().map(|s| s.lost).sum::<u64>();
+            let (cpu, peak) = (
+                pick(|s| s.server_cpu_us_per_delivery),
+                pick(|s| s.peak_rss_mib),
+            );
+            println!(
+                "| {offered:.0} | {contender} | {per_second:.0} | {p50_ms:.1} | {p99_ms:.1} | {lost} | {cpu:.3} | {peak:.1} |"
+            );
+            rows.push(serde_json::json!({
+                "clients": clients, "offered_per_s": offered, "server": contender,
+                "deliveries_per_s": per_second, "p50_ms": p50_ms, "p99_ms": p99_ms, "lost": lost,
+                "cpu_us_per_delivery": cpu, "peak_rss_mib": peak,
+            }));
         }
     }
     let wanted = if quick { 1_000 } else { 10_000 };
@@ -159,9 +173,15 @@ fn main() -> std::io::Result<()> {
     println!("\n# Idle clients: server resident memory per connected, welcomed client\n");
     println!("| clients | server | KiB per client |");
     println!("|---|---|---|");
+    let mut idle_rows = Vec::new();
     for contender in CONTENDERS {
         let kib = idle_kib_per_client(contender, idle)?;
         println!("| {idle} | {contender} | {kib:.1} |");
+        idle_rows
+            .push(serde_json::json!({"clients": idle, "server": contender, "kib_per_client": kib}));
     }
-    Ok(())
+    greenhub_benches::results::record(
+        "chat",
+        &serde_json::json!({"rounds": rounds, "rows": rows, "idle": idle_rows}),
+    )
 }

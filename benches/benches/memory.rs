@@ -73,16 +73,19 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    println!(
-        "memory/sleeping_30000/greenhub: {:.0} bytes per green thread",
-        greenhub_rss()
-    );
-    println!(
-        "memory/sleeping_30000/may: {:.0} bytes per coroutine",
-        may_rss()
-    );
-    println!(
-        "memory/sleeping_30000/tokio_current_thread: {:.0} bytes per task",
-        tokio_rss()
-    );
+    let mut rows = Vec::new();
+    for (peer, unit, bytes) in [
+        ("greenhub", "green thread", greenhub_rss()),
+        ("may", "coroutine", may_rss()),
+        ("tokio_current_thread", "task", tokio_rss()),
+    ] {
+        println!("memory/sleeping_{COUNT}/{peer}: {bytes:.0} bytes per {unit}");
+        rows.push(serde_json::json!({"peer": peer, "bytes_per_sleeper": bytes}));
+    }
+    if let Err(e) = greenhub_benches::results::record(
+        "memory",
+        &serde_json::json!({"sleepers": COUNT, "rows": rows}),
+    ) {
+        eprintln!("memory: could not record results: {e}");
+    }
 }

@@ -2,6 +2,9 @@
 
 pub mod chat;
 pub mod echo;
+pub mod external;
 pub mod peers;
 pub mod process;
+pub mod report;
+pub mod results;
 pub mod rss;

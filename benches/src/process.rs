@@ -20,3 +20,16 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
     }
     Some(total)
 }
+
+/// Lets the calling thread run on every CPU again (children inherit a parent's pinning).
+pub fn unpin() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: as in `pin_to_cpu`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}

@@ -4,13 +4,15 @@
 
 use std::io::{self, Read, Write};
 
-/// The contenders, in the order the driver interleaves them.
-pub const CONTENDERS: [&str; 4] = ["greenhub", "tokio", "may", "epoll"];
+/// The contenders built here, in the order the driver interleaves them. `greenhub_all_hubs`
+/// runs one hub per core, unpinned; the others run on one thread pinned to one CPU.
+pub const CONTENDERS: [&str; 5] = ["greenhub", "greenhub_all_hubs", "tokio", "may", "epoll"];
 
 /// Serves echo forever on `addr` with the named implementation.
 pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
     match contender {
         "greenhub" => greenhub_server(addr),
+        "greenhub_all_hubs" => greenhub_all_hubs_server(addr),
         "tokio" => tokio_server(addr),
         "may" => may_server(addr),
         "epoll" => epoll_server(addr),
@@ -49,6 +51,30 @@ fn greenhub_server(addr: &str) -> io::Result<()> {
                 });
             }
             Ok(())
+        })
+}
+
+/// One `SO_REUSEPORT` listener per hub; the kernel spreads the connections.
+fn greenhub_all_hubs_server(addr: &str) -> io::Result<()> {
+    let addr = addr.to_string();
+    greenhub::Runtime::builder()
+        .build()?
+        .run(move || -> io::Result<()> {
+            let server = greenhub::StreamServer::bind(addr.as_str(), |mut client, _| {
+                let _ = client.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 || client.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            })?
+            .on_all_hubs()
+            .start()?;
+            announce(server.local_addr());
+            loop {
+                greenhub::sleep(std::time::Duration::from_secs(3600)); // serve until killed
+            }
         })
 }
 

@@ -1,0 +1,410 @@
+//! `REPORT.md`: the machine, the command, one table per benchmark with greenhub's ratio to each
+//! peer and a mark wherever greenhub is behind, the targets of the earlier issues, and charts.
+
+use super::charts::{bar_chart, line_chart, Bar, Series};
+use super::{by_group, greenhub_of, human_ns, Results};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+/// Where and how the report was produced.
+pub struct Context {
+    /// Label and value pairs describing the machine.
+    pub machine: Vec<(String, String)>,
+    /// The exact command that produced the report.
+    pub command: String,
+    /// Wall time of the whole run.
+    pub duration: std::time::Duration,
+}
+
+const BEHIND: &str = "**behind**";
+
+/// greenhub's value over the peer's, and a mark when greenhub is behind (`lower_is_better`
+/// says which way "behind" points).
+fn ratio(ours: f64, theirs: f64, lower_is_better: bool) -> String {
+    if theirs <= 0.0 || ours <= 0.0 {
+        return String::new();
+    }
+    let r = ours / theirs;
+    let behind = if lower_is_better { r > 1.0 } else { r < 1.0 };
+    format!(
+        "{r:.2}x{}",
+        if behind {
+            format!(" {BEHIND}")
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn rows_in(value: &Option<Value>, key: &str) -> Vec<Value> {
+    value
+        .as_ref()
+        .and_then(|v| v[key].as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn num(row: &Value, key: &str) -> f64 {
+    row[key].as_f64().unwrap_or(0.0)
+}
+
+fn text<'a>(row: &'a Value, key: &str) -> &'a str {
+    row[key].as_str().unwrap_or("")
+}
+
+/// Writes `REPORT.md` and its charts into `out_dir`.
+///
+/// # Errors
+///
+/// When a file cannot be written.
+pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io::Result<()> {
+    let charts = out_dir.join("report");
+    std::fs::create_dir_all(&charts)?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# greenhub benchmark report\n");
+    let _ = writeln!(
+        md,
+        "Produced by `{}` in {:.0} s. Every peer ran in the same run as greenhub; rounds of the \
+         end-to-end runs interleave the contenders and the tables give medians. Ratios are \
+         greenhub's value over the peer's; {BEHIND} marks where greenhub does worse.\n",
+        context.command,
+        context.duration.as_secs_f64()
+    );
+    let _ = writeln!(md, "## Machine\n\n| | |\n|---|---|");
+    for (label, value) in &context.machine {
+        let _ = writeln!(md, "| {label} | {value} |");
+    }
+    primitives_section(&mut md, results, &charts)?;
+    memory_section(&mut md, results);
+    echo_section(&mut md, results, &charts)?;
+    chat_section(&mut md, results, &charts)?;
+    targets_section(&mut md, results);
+    std::fs::write(out_dir.join("REPORT.md"), md)
+}
+
+fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::Result<()> {
+    if results.primitives.is_empty() {
+        let _ = writeln!(md, "\n## Primitives\n\nNot run.");
+        return Ok(());
+    }
+    let _ = writeln!(
+        md,
+        "\n## Primitives (criterion medians)\n\n![primitive costs](report/primitives.png)\n"
+    );
+    let mut bars: Vec<Bar> = Vec::new();
+    for (group, entries) in by_group(&results.primitives) {
+        let ours = greenhub_of(&entries);
+        let _ = writeln!(
+            md,
+            "### {group}\n\n| implementation | median | greenhub / it |\n|---|---|---|"
+        );
+        for p in &entries {
+            let versus = match ours {
+                Some(g) if !p.peer.starts_with("greenhub") && p.peer != "no_timeout" => {
+                    ratio(g.median_ns, p.median_ns, true)
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(md, "| {} | {} | {versus} |", p.peer, human_ns(p.median_ns));
+            bars.push((
+                format!("{group} / {}", p.peer),
+                p.median_ns,
+                p.peer.starts_with("greenhub"),
+            ));
+        }
+        md.push('\n');
+    }
+    bar_chart(
+        &charts.join("primitives.png"),
+        "Primitive costs (median, log scale; greenhub in green)",
+        "time per operation (ns)",
+        &bars,
+    )
+}
+
+fn memory_section(md: &mut String, results: &Results) {
+    let rows = rows_in(&results.memory, "rows");
+    if rows.is_empty() {
+        return;
+    }
+    let sleepers = results
+        .memory
+        .as_ref()
+        .map_or(0, |m| m["sleepers"].as_u64().unwrap_or(0));
+    let ours = rows
+        .iter()
+        .find(|r| text(r, "peer") == "greenhub")
+        .map_or(0.0, |r| num(r, "bytes_per_sleeper"));
+    let _ = writeln!(
+        md,
+        "## Memory: resident bytes per sleeping green thread ({sleepers} at once)\n\n| implementation | KiB each | greenhub / it |\n|---|---|---|"
+    );
+    for r in &rows {
+        let bytes = num(r, "bytes_per_sleeper");
+        let versus = if text(r, "peer") == "greenhub" {
+            String::new()
+        } else {
+            ratio(ours, bytes, true)
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {versus} |",
+            text(r, "peer"),
+            bytes / 1024.0
+        );
+    }
+}
+
+/// Series for a chart: one per server, x and y read from each row.
+fn series_by_server(rows: &[Value], x: &str, y: &str) -> Vec<Series> {
+    let mut series: Vec<Series> = Vec::new();
+    for r in rows {
+        let name = text(r, "server").to_string();
+        let point = (num(r, x), num(r, y));
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, points)) => points.push(point),
+            None => series.push((name, vec![point])),
+        }
+    }
+    series
+}
+
+fn echo_section(md: &mut String, results: &Results, charts: &Path) -> io::Result<()> {
+    let rows = rows_in(&results.echo, "rows");
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        md,
+        "\n## Echo: 64-byte ping-pong\n\nServer on one thread pinned to CPU 0 (greenhub_all_hubs: one hub per core, unpinned), \
+         load generator pinned to CPU 1. The load generator paces the runs, so server CPU per round trip is the telling column; \
+         the ratio compares greenhub (one hub) on it.\n\n\
+         ![echo throughput](report/echo_throughput.png)\n![echo p99](report/echo_p99.png)\n![echo cpu](report/echo_cpu.png)\n\n\
+         | connections | server | round trips/s | p50 us | p99 us | server CPU us/round trip | greenhub CPU / it | peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        let ours = rows
+            .iter()
+            .find(|o| {
+                text(o, "server") == "greenhub" && num(o, "connections") == num(r, "connections")
+            })
+            .map_or(0.0, |o| num(o, "cpu_us_per_round_trip"));
+        let versus = if text(r, "server").starts_with("greenhub") {
+            String::new()
+        } else {
+            ratio(ours, num(r, "cpu_us_per_round_trip"), true)
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {versus} | {:.1} |",
+            num(r, "connections"),
+            text(r, "server"),
+            num(r, "round_trips_per_s"),
+            num(r, "p50_us"),
+            num(r, "p99_us"),
+            num(r, "cpu_us_per_round_trip"),
+            num(r, "peak_rss_mib"),
+        );
+    }
+    for line in rows_of_strings(&results.echo, "skipped") {
+        let _ = writeln!(md, "\n{line}");
+    }
+    let axis = "connections (log scale)";
+    line_chart(
+        &charts.join("echo_throughput.png"),
+        "Echo: round trips per second",
+        (axis, "round trips/s"),
+        &series_by_server(&rows, "connections", "round_trips_per_s"),
+    )?;
+    line_chart(
+        &charts.join("echo_p99.png"),
+        "Echo: p99 round-trip latency",
+        (axis, "p99 (us)"),
+        &series_by_server(&rows, "connections", "p99_us"),
+    )?;
+    line_chart(
+        &charts.join("echo_cpu.png"),
+        "Echo: server CPU per round trip",
+        (axis, "CPU (us)"),
+        &series_by_server(&rows, "connections", "cpu_us_per_round_trip"),
+    )
+}
+
+fn rows_of_strings(value: &Option<Value>, key: &str) -> Vec<String> {
+    rows_in(value, key)
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn chat_section(md: &mut String, results: &Results, charts: &Path) -> io::Result<()> {
+    let rows = rows_in(&results.chat, "rows");
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let clients = num(&rows[0], "clients");
+    let _ = writeln!(
+        md,
+        "\n## Chat fan-out: {clients} clients in one room\n\nThe chat-demo server against a tokio server with the same protocol subset, \
+         each on one thread pinned to CPU 0; chat-load on CPU 1 checks every delivery (exactly once, in order). \
+         Ratios: greenhub's deliveries/s and p99 over tokio's.\n\n\
+         ![chat p99](report/chat_p99.png)\n\n\
+         | offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery | peak RSS MiB | greenhub deliveries / it | greenhub p99 / it |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        let ours = rows.iter().find(|o| {
+            text(o, "server") == "greenhub" && num(o, "offered_per_s") == num(r, "offered_per_s")
+        });
+        let (versus_rate, versus_p99) = match ours {
+            Some(o) if text(r, "server") != "greenhub" => (
+                ratio(
+                    num(o, "deliveries_per_s"),
+                    num(r, "deliveries_per_s"),
+                    false,
+                ),
+                ratio(num(o, "p99_ms"), num(r, "p99_ms"), true),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            md,
+            "| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {:.3} | {:.1} | {versus_rate} | {versus_p99} |",
+            num(r, "offered_per_s"),
+            text(r, "server"),
+            num(r, "deliveries_per_s"),
+            num(r, "p50_ms"),
+            num(r, "p99_ms"),
+            num(r, "lost"),
+            num(r, "cpu_us_per_delivery"),
+            num(r, "peak_rss_mib"),
+        );
+    }
+    let idle = rows_in(&results.chat, "idle");
+    if !idle.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Idle clients: server resident memory per connected client\n\n| clients | server | KiB per client |\n|---|---|---|"
+        );
+        for r in &idle {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} |",
+                num(r, "clients"),
+                text(r, "server"),
+                num(r, "kib_per_client")
+            );
+        }
+    }
+    line_chart(
+        &charts.join("chat_p99.png"),
+        "Chat: p99 delivery latency against offered load",
+        ("offered deliveries per second (log scale)", "p99 (ms)"),
+        &series_by_server(&rows, "offered_per_s", "p99_ms"),
+    )
+}
+
+fn target_row(md: &mut String, target: &str, verdict: Option<(String, bool)>) {
+    let (shown, met) = match verdict {
+        Some((shown, true)) => (shown, "yes"),
+        Some((shown, false)) => (shown, "**no**"),
+        None => ("not run".to_string(), "?"),
+    };
+    let _ = writeln!(md, "| {target} | {shown} | {met} |");
+}
+
+/// The speed and memory targets of the earlier issues, each checked against this run.
+fn targets_section(md: &mut String, results: &Results) {
+    let _ = writeln!(
+        md,
+        "\n## Targets of the earlier issues\n\n| target | this run | met |\n|---|---|---|"
+    );
+    let primitive = |group: &str, peer: &str, limit_ns: f64| {
+        results
+            .primitives
+            .iter()
+            .find(|p| p.group == group && p.peer == peer)
+            .map(|p| (human_ns(p.median_ns), p.median_ns <= limit_ns))
+    };
+    for (target, group, peer, limit) in [
+        ("yield_now <= 10 ns", "yield_now", "greenhub", 10.0),
+        ("spawn + join <= 100 ns", "spawn_join", "greenhub", 100.0),
+        (
+            "park/unpark ping-pong round trip <= 25 ns",
+            "park_unpark_ping_pong",
+            "greenhub",
+            25.0,
+        ),
+        (
+            "channel ping-pong on one hub <= 30 ns",
+            "channel_ping_pong",
+            "greenhub",
+            30.0,
+        ),
+        (
+            "timeout around a call that finishes in time <= 50 ns",
+            "timeout_overhead",
+            "greenhub_timeout",
+            50.0,
+        ),
+    ] {
+        target_row(md, target, primitive(group, peer, limit));
+    }
+    let memory = rows_in(&results.memory, "rows")
+        .iter()
+        .find(|r| text(r, "peer") == "greenhub")
+        .map(|r| num(r, "bytes_per_sleeper"))
+        .map(|v| (format!("{:.1} KiB", v / 1024.0), v <= 8192.0));
+    target_row(md, "RSS per sleeping green thread <= 8 KiB", memory);
+    let echo = rows_in(&results.echo, "rows");
+    for connections in [10.0, 100.0, 1000.0] {
+        let cpu = |server: &str| {
+            echo.iter()
+                .find(|r| text(r, "server") == server && num(r, "connections") == connections)
+                .map(|r| num(r, "cpu_us_per_round_trip"))
+        };
+        let verdict = match (cpu("greenhub"), cpu("epoll")) {
+            (Some(g), Some(e)) if e > 0.0 => {
+                let excess = (g / e - 1.0) * 100.0;
+                Some((format!("{excess:+.1}%"), excess <= 5.0))
+            }
+            _ => None,
+        };
+        target_row(
+            md,
+            &format!("echo at {connections} connections: server CPU within 5% of the epoll loop"),
+            verdict,
+        );
+    }
+    let chat = rows_in(&results.chat, "rows");
+    let pick = |server: &str, load: f64| {
+        chat.iter()
+            .find(|r| text(r, "server") == server && num(r, "offered_per_s") == load)
+    };
+    for g in chat.iter().filter(|r| text(r, "server") == "greenhub") {
+        let load = num(g, "offered_per_s");
+        let verdict = pick("tokio", load).map(|t| {
+            let rate = num(g, "deliveries_per_s") / num(t, "deliveries_per_s").max(1e-9);
+            let p99 = num(g, "p99_ms") / num(t, "p99_ms").max(1e-9);
+            (
+                format!("deliveries {rate:.3}x tokio's, p99 {p99:.2}x tokio's"),
+                rate >= 1.0 && p99 <= 1.0,
+            )
+        });
+        target_row(
+            md,
+            &format!("chat at {load:.0} offered deliveries/s: at least tokio's deliveries/s at no worse p99"),
+            verdict,
+        );
+    }
+    let idle = rows_in(&results.chat, "idle")
+        .iter()
+        .find(|r| text(r, "server") == "greenhub")
+        .map(|r| num(r, "kib_per_client"))
+        .map(|v| (format!("{v:.1} KiB"), v <= 16.0));
+    target_row(
+        md,
+        "idle chat clients: <= 16 KiB of server memory each",
+        idle,
+    );
+}
