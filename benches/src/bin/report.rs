@@ -75,7 +75,7 @@ fn run_bench(
         .env(RESULTS_ENV, results)
         .env("CRITERION_HOME", results.join("criterion"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(log.with_extension("stderr.log"))?)
         .spawn()?;
     let mut kept = String::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -90,8 +90,9 @@ fn run_bench(
     let status = child.wait()?;
     if !status.success() {
         return Err(io::Error::other(format!(
-            "the {name} benchmark failed ({status}); its output is in {}",
-            log.display()
+            "the {name} benchmark failed ({status}); its output is in {} and {}",
+            log.display(),
+            log.with_extension("stderr.log").display()
         )));
     }
     Ok(())
@@ -157,9 +158,9 @@ fn main() -> io::Result<()> {
         &[
             "--noplot",
             "--warm-up-time",
-            "0.1",
+            "0.05",
             "--measurement-time",
-            "0.2",
+            "0.1",
             "--sample-size",
             "10",
         ]
@@ -181,15 +182,13 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    let mut timings = Vec::new();
     for (name, bench_args) in &steps {
         bar.set_message(format!("{name}: building and starting"));
-        run_bench(
-            name,
-            bench_args,
-            &results,
-            &bar,
-            &results.join(format!("{name}.log")),
-        )?;
+        let step_started = Instant::now();
+        let log = results.join(format!("{name}.log"));
+        run_bench(name, bench_args, &results, &bar, &log)?;
+        timings.push((name.to_string(), step_started.elapsed()));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -207,6 +206,7 @@ fn main() -> io::Result<()> {
         machine: machine(),
         command,
         duration: started.elapsed(),
+        steps: timings,
     };
     std::fs::create_dir_all(&out)?;
     write_report(&out, &collected, &context)?;

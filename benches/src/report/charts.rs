@@ -73,6 +73,8 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
@@ -121,7 +123,7 @@ pub fn bar_chart(path: &Path, title: &str, x_label: &str, bars: &[Bar]) -> io::R
     let height = 90 + 26 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let (left, right) = (min / 2.0, max * 60.0);
+    let (left, right) = (min / 2.0, max * 40.0);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(15)
@@ -132,6 +134,7 @@ pub fn bar_chart(path: &Path, title: &str, x_label: &str, bars: &[Bar]) -> io::R
     chart
         .configure_mesh()
         .x_desc(x_label)
+        .x_label_formatter(&|ns| super::human_ns(*ns))
         .disable_y_mesh()
         .disable_y_axis()
         .label_style(("sans-serif", 14))

@@ -16,6 +16,8 @@ pub struct Context {
     pub command: String,
     /// Wall time of the whole run.
     pub duration: std::time::Duration,
+    /// Each bench target and how long it took, building included.
+    pub steps: Vec<(String, std::time::Duration)>,
 }
 
 const BEHIND: &str = "**behind**";
@@ -28,14 +30,18 @@ fn ratio(ours: f64, theirs: f64, lower_is_better: bool) -> String {
     }
     let r = ours / theirs;
     let behind = if lower_is_better { r > 1.0 } else { r < 1.0 };
-    format!(
-        "{r:.2}x{}",
-        if behind {
-            format!(" {BEHIND}")
-        } else {
-            String::new()
-        }
-    )
+    // Near 1, two decimals would hide which side of it the value is on.
+    let shown = if (0.95..1.05).contains(&r) {
+        format!("{r:.3}x")
+    } else {
+        format!("{r:.2}x")
+    };
+    let mark = if behind {
+        format!(" {BEHIND}")
+    } else {
+        String::new()
+    };
+    format!("{shown}{mark}")
 }
 
 fn rows_in(value: &Option<Value>, key: &str) -> Vec<Value> {
@@ -75,6 +81,12 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
     for (label, value) in &context.machine {
         let _ = writeln!(md, "| {label} | {value} |");
     }
+    let steps: Vec<String> = context
+        .steps
+        .iter()
+        .map(|(name, time)| format!("{name} {:.0} s", time.as_secs_f64()))
+        .collect();
+    let _ = writeln!(md, "| steps | {} |", steps.join(", "));
     primitives_section(&mut md, results, &charts)?;
     memory_section(&mut md, results);
     echo_section(&mut md, results, &charts)?;
