@@ -188,6 +188,7 @@ impl Server {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    // ANCHOR: session
     /// One client, from welcome to goodbye: plain sequential code.
     fn session(self: &Arc<Self>, stream: TcpStream) -> io::Result<()> {
         // Chat lines are small and must go out at once, not wait for Nagle's algorithm to
@@ -278,6 +279,7 @@ impl Server {
         let _ = stream.shutdown(std::net::Shutdown::Both);
         result
     }
+    // ANCHOR_END: session
 
     /// Registers a new client as guest-N in the lobby, unless the server is full.
     fn join(&self, outbox: Sender<Arc<str>>, stream: TcpStream) -> Option<(u64, String)> {
@@ -319,6 +321,7 @@ impl Server {
         }
     }
 
+    // ANCHOR: tell_room
     /// Queues `message` for everyone in `room` but `except` (notices only while the room is
     /// small). A client whose queue is full is dropped (told why, best effort) so that nobody
     /// else waits for it.
@@ -357,6 +360,7 @@ impl Server {
             greenhub::yield_now();
         }
     }
+    // ANCHOR_END: tell_room
 
     fn drop_slow_client(&self, id: u64) {
         let Some(client) = self.state().remove(id) else {

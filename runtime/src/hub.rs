@@ -802,6 +802,7 @@ impl Hub {
     }
 
     /// Runs green threads until the runtime shuts down and this hub's green threads are done.
+    // ANCHOR: run_loop
     pub(crate) fn run_loop(&self) {
         let liveness = self.shared.liveness.clone();
         loop {
@@ -830,6 +831,7 @@ impl Hub {
             self.fire_timers();
         }
     }
+    // ANCHOR_END: run_loop
 
     /// Green threads still parked after cancellation, with no timer or I/O that could ever wake
     /// them (a destructor that waits forever). Their stacks are leaked rather than unwound from

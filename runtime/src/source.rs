@@ -376,6 +376,7 @@ impl<T: AsRawFd> Source<T> {
         self.io_until_drained(direction, timeout, op, |_| false)
     }
 
+    // ANCHOR: try_park_retry
     fn io_until_drained<R>(
         &self,
         direction: Direction,
@@ -413,6 +414,7 @@ impl<T: AsRawFd> Source<T> {
             }
         }
     }
+    // ANCHOR_END: try_park_retry
 
     /// Shuts the socket down for everyone and wakes every green thread waiting on it, which
     /// then gets `NotConnected`. The descriptor itself is closed when the last handle drops.

@@ -1,0 +1,128 @@
+//! Chapter 5: talking both ways means waiting on two things at once, the keyboard and the
+//! socket. Threads do it; a non-blocking busy loop does it at the cost of a core; sleeping in
+//! the loop trades that for latency; poll (here through mio) waits on both for free.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+// ANCHOR: threads
+/// Two threads: one copies the socket to the screen, this one copies the keyboard to the
+/// socket. Each may block without stopping the other.
+pub fn chat_with_threads(
+    stream: TcpStream,
+    keyboard: impl BufRead,
+    mut screen: impl Write + Send + 'static,
+) -> io::Result<()> {
+    let incoming = stream.try_clone()?;
+    let printer = std::thread::spawn(move || -> io::Result<()> {
+        for line in BufReader::new(incoming).lines() {
+            writeln!(screen, "> {}", line?)?;
+        }
+        Ok(())
+    });
+    let mut outgoing = stream;
+    for line in keyboard.lines() {
+        writeln!(outgoing, "{}", line?)?;
+    }
+    outgoing.shutdown(std::net::Shutdown::Write)?; // we are done talking; keep listening
+    printer.join().expect("the printer thread panicked")
+}
+// ANCHOR_END: threads
+
+/// CPU time this thread has used so far (Linux; zero elsewhere).
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+// ANCHOR: busy
+/// Without threads: make the socket non-blocking and ask again and again. Nothing arrives
+/// for 200 ms, and the loop burns the whole time asking.
+pub fn busy_loop(mut stream: TcpStream, log: &mut impl Write) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
+    let (start, cpu_before, mut asked) = (Instant::now(), thread_cpu(), 0u64);
+    let mut buf = [0u8; 512];
+    while start.elapsed() < Duration::from_millis(200) {
+        match stream.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => asked += 1, // nothing yet: ask again
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let busy = (thread_cpu() - cpu_before).as_secs_f64() / start.elapsed().as_secs_f64();
+    writeln!(
+        log,
+        "asked more than 10,000 times in 200 ms: {}",
+        asked > 10_000
+    )?;
+    writeln!(log, "used more than half a core to wait: {}", busy > 0.5)
+}
+// ANCHOR_END: busy
+
+// ANCHOR: napping
+/// The same loop with a 20 ms nap when nothing is there: cheap, but a line that arrives just
+/// after a look waits for the next one. Returns how late the line was noticed.
+pub fn napping_loop(mut stream: TcpStream, sent_at: Instant) -> io::Result<Duration> {
+    stream.set_nonblocking(true)?;
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(_) => return Ok(sent_at.elapsed()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+// ANCHOR_END: napping
+
+// ANCHOR: poll
+/// One thread waits on both sources at once: the kernel wakes it when either is readable.
+pub fn poll_both(
+    socket: TcpStream,
+    keyboard: std::os::unix::net::UnixStream,
+    log: &mut impl Write,
+) -> io::Result<()> {
+    use mio::{Events, Interest, Poll, Token};
+    const SOCKET: Token = Token(0);
+    const KEYBOARD: Token = Token(1);
+    socket.set_nonblocking(true)?;
+    keyboard.set_nonblocking(true)?;
+    let mut socket = mio::net::TcpStream::from_std(socket);
+    let mut keyboard = mio::net::UnixStream::from_std(keyboard);
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut keyboard, KEYBOARD, Interest::READABLE)?;
+    let (mut events, mut open) = (Events::with_capacity(8), 2);
+    while open > 0 {
+        poll.poll(&mut events, None)?; // sleeps, using no CPU, until something is ready
+        for event in &events {
+            let (name, source): (&str, &mut dyn Read) = if event.token() == SOCKET {
+                ("socket", &mut socket)
+            } else {
+                ("keyboard", &mut keyboard)
+            };
+            let mut buf = [0u8; 512];
+            loop {
+                match source.read(&mut buf) {
+                    Ok(0) => {
+                        writeln!(log, "{name}: closed")?;
+                        open -= 1;
+                        break;
+                    }
+                    Ok(n) => write!(log, "{name}: {}", String::from_utf8_lossy(&buf[..n]))?,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break, // drained
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: poll

@@ -1,0 +1,89 @@
+//! Runs each way of talking both ways on 127.0.0.1:0 and checks the output the chapter shows.
+
+use book_transcript::{check, Output};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+fn pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    Ok((client, listener.accept()?.0))
+}
+
+#[test]
+fn two_threads_talk_and_listen_at_once() -> std::io::Result<()> {
+    let (mine, mut theirs) = pair()?;
+    let friend = std::thread::spawn(move || -> std::io::Result<()> {
+        writeln!(theirs, "hello from the other side")?;
+        let mut heard = String::new();
+        std::io::Read::read_to_string(&mut theirs, &mut heard)?;
+        writeln!(theirs, "you said: {}", heard.trim())?;
+        Ok(())
+    });
+    let screen = Output::default();
+    let keyboard: &[u8] = b"hi!\n";
+    ch05_both_ways::chat_with_threads(mine, keyboard, screen.clone())?;
+    friend.join().unwrap()?;
+    check(DIR, "output/threads.txt", &screen.text());
+    Ok(())
+}
+
+#[test]
+fn a_busy_loop_costs_a_core() -> std::io::Result<()> {
+    let (mine, _theirs) = pair()?;
+    let mut log = Output::default();
+    ch05_both_ways::busy_loop(mine, &mut log)?;
+    check(DIR, "output/busy.txt", &log.text());
+    Ok(())
+}
+
+#[test]
+fn napping_adds_latency() -> std::io::Result<()> {
+    let mut total = Duration::ZERO;
+    const LINES: u32 = 10;
+    for i in 0..LINES {
+        let (mine, mut theirs) = pair()?;
+        let sent_at = Instant::now() + Duration::from_millis(3 + 2 * i as u64);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(sent_at - Instant::now());
+            theirs.write_all(b"ping\n")
+        });
+        total += ch05_both_ways::napping_loop(mine, sent_at)?;
+        sender.join().unwrap()?;
+    }
+    let average = total / LINES;
+    assert!(average >= Duration::from_millis(2), "{average:?}");
+    check(
+        DIR,
+        "output/napping.txt",
+        &format!(
+            "average wait with 20 ms naps is several milliseconds: {}\n",
+            average >= Duration::from_millis(2)
+        ),
+    );
+    Ok(())
+}
+
+#[test]
+fn poll_waits_on_both_sources_in_one_thread() -> std::io::Result<()> {
+    let (mine, mut theirs) = pair()?;
+    let (keyboard, mut typist) = std::os::unix::net::UnixStream::pair()?;
+    let others = std::thread::spawn(move || -> std::io::Result<()> {
+        writeln!(typist, "typed first")?;
+        std::thread::sleep(Duration::from_millis(50));
+        writeln!(theirs, "then a message arrives")?;
+        std::thread::sleep(Duration::from_millis(50));
+        drop(typist);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(theirs);
+        Ok(())
+    });
+    let mut log = Output::default();
+    ch05_both_ways::poll_both(mine, keyboard, &mut log)?;
+    others.join().unwrap()?;
+    check(DIR, "output/poll.txt", &log.text());
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Three green-thread clients on the chapter's server, all on one hub, on 127.0.0.1:0.
+
+use book_transcript::{check, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+#[test]
+fn every_client_hears_the_others() -> std::io::Result<()> {
+    greenhub::run(|| -> std::io::Result<()> {
+        let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = greenhub::spawn(move || ch07_green_chat::serve(listener, 2));
+        // The listener: connects first and just prints what it hears.
+        let quiet = greenhub::net::TcpStream::connect(addr)?;
+        quiet.set_read_timeout(Some(Duration::from_secs(5)))?;
+        greenhub::sleep(Duration::from_millis(20));
+        let screen = Output::default();
+        let keyboard: &[u8] = b"hello from green threads\nbye\n";
+        let talker = {
+            let screen = screen.clone();
+            greenhub::spawn(move || ch07_green_chat::client(addr, keyboard, screen))
+        };
+        let mut heard = Vec::new();
+        let mut reader = BufReader::new(&quiet);
+        for _ in 0..2 {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            heard.push(line);
+        }
+        quiet.shutdown(std::net::Shutdown::Both)?;
+        talker.join().unwrap()?;
+        server.join().unwrap()?;
+        let mut transcript = Output::default();
+        for line in heard {
+            write!(transcript, "the quiet client heard: {line}")?;
+        }
+        write!(transcript, "the talker's screen:\n{}", screen.text())?;
+        check(
+            env!("CARGO_MANIFEST_DIR"),
+            "output/chat.txt",
+            &transcript.text(),
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,47 @@
+//! Chapter 10: one hub per core. `StreamServer::on_all_hubs` gives every hub its own
+//! `SO_REUSEPORT` listener, so the kernel spreads connections and no hub hands work to another.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+// ANCHOR: all_hubs
+/// Serves `connections` echo clients on every hub and counts, per hub, how many each served.
+pub fn echo_on_all_hubs(connections: usize) -> io::Result<Vec<usize>> {
+    let hubs = 2;
+    greenhub::Runtime::builder()
+        .hubs(hubs)
+        .build()?
+        .run(move || {
+            let served: Arc<Vec<AtomicUsize>> =
+                Arc::new((0..hubs).map(|_| AtomicUsize::new(0)).collect());
+            let counts = served.clone();
+            let server = greenhub::StreamServer::bind("127.0.0.1:0", move |mut stream, _| {
+                counts[greenhub::current_hub().unwrap_or(0)].fetch_add(1, Ordering::Relaxed);
+                let mut buf = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            })?
+            .on_all_hubs()
+            .start()?;
+            let clients: Vec<_> = (0..connections)
+                .map(|_| {
+                    let addr = server.local_addr();
+                    greenhub::spawn(move || -> io::Result<()> {
+                        let mut stream = greenhub::net::TcpStream::connect(addr)?;
+                        stream.write_all(b"ping")?;
+                        stream.read_exact(&mut [0u8; 4])
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.join().expect("a client panicked")?;
+            }
+            server.stop(std::time::Duration::from_secs(1));
+            Ok(served.iter().map(|c| c.load(Ordering::Relaxed)).collect())
+        })
+}
+// ANCHOR_END: all_hubs
