@@ -7,7 +7,8 @@
 //!
 //! Runs the criterion benches (primitives, sync, multicore) and the harnesses (memory, echo,
 //! chat) one after the other with a progress bar, then writes `REPORT.md` and PNG charts:
-//! into `benches/` for a full run, into `target/bench-report-quick/` for `--quick`.
+//! into `benches/` for a full run (and the charts into `book/src/benchmarks/` for the book),
+//! into `target/bench-report-quick/` for `--quick`.
 
 use clap::Parser;
 use greenhub_benches::report::{read_criterion, read_json, write_report, Context, Results};
@@ -15,7 +16,7 @@ use greenhub_benches::results::RESULTS_ENV;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs every benchmark against the peers and writes REPORT.md with charts.
 #[derive(Parser, Debug)]
@@ -27,6 +28,9 @@ struct Args {
     /// Where REPORT.md and report/*.png go (default: benches/, or target/bench-report-quick/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the report again from the results of the last run, without running anything.
+    #[arg(long)]
+    render_only: bool,
 }
 
 const CRITERION_BENCHES: [&str; 3] = ["primitives", "sync", "multicore"];
@@ -150,10 +154,12 @@ fn main() -> io::Result<()> {
     } else {
         "target/bench-results"
     });
-    if results.exists() {
-        std::fs::remove_dir_all(&results)?;
+    if !args.render_only {
+        if results.exists() {
+            std::fs::remove_dir_all(&results)?;
+        }
+        std::fs::create_dir_all(&results)?;
     }
-    std::fs::create_dir_all(&results)?;
     let criterion_args: &[&str] = if args.quick {
         &[
             "--noplot",
@@ -183,7 +189,7 @@ fn main() -> io::Result<()> {
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let mut timings = Vec::new();
-    for (name, bench_args) in &steps {
+    for (name, bench_args) in steps.iter().filter(|_| !args.render_only) {
         bar.set_message(format!("{name}: building and starting"));
         let step_started = Instant::now();
         let log = results.join(format!("{name}.log"));
@@ -202,14 +208,55 @@ fn main() -> io::Result<()> {
         "cargo run --release -p greenhub-benches --bin report{}",
         if args.quick { " -- --quick" } else { "" }
     );
+    let run_file = results.join("run.json");
+    let (duration, steps) = if args.render_only {
+        // The timings of the run that produced these results.
+        let run: serde_json::Value = std::fs::read_to_string(&run_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let steps = run["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some((
+                    s[0].as_str()?.to_string(),
+                    Duration::from_secs_f64(s[1].as_f64()?),
+                ))
+            })
+            .collect();
+        (
+            Duration::from_secs_f64(run["duration_s"].as_f64().unwrap_or(0.0)),
+            steps,
+        )
+    } else {
+        let run = serde_json::json!({
+            "duration_s": started.elapsed().as_secs_f64(),
+            "steps": timings.iter().map(|(n, t)| serde_json::json!([n, t.as_secs_f64()])).collect::<Vec<_>>(),
+        });
+        std::fs::write(&run_file, run.to_string())?;
+        (started.elapsed(), timings)
+    };
     let context = Context {
         machine: machine(),
         command,
-        duration: started.elapsed(),
-        steps: timings,
+        duration,
+        steps,
     };
     std::fs::create_dir_all(&out)?;
     write_report(&out, &collected, &context)?;
+    if !args.quick && args.out.is_none() {
+        // The book's "Measuring" chapter shows the charts of the last full run.
+        let book_charts = root.join("book/src/benchmarks");
+        std::fs::create_dir_all(&book_charts)?;
+        for chart in std::fs::read_dir(out.join("report"))? {
+            let chart = chart?.path();
+            if let Some(name) = chart.file_name() {
+                std::fs::copy(&chart, book_charts.join(name))?;
+            }
+        }
+    }
     println!(
         "wrote {} ({} criterion measurements) in {:.0} s; raw output in {}",
         out.join("REPORT.md").display(),

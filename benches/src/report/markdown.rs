@@ -22,6 +22,9 @@ pub struct Context {
 
 const BEHIND: &str = "**behind**";
 
+/// Ratios this close to 1 are ties: the same benchmark moves more than this between runs here.
+const TIE: f64 = 0.01;
+
 /// greenhub's value over the peer's, and a mark when greenhub is behind (`lower_is_better`
 /// says which way "behind" points).
 fn ratio(ours: f64, theirs: f64, lower_is_better: bool) -> String {
@@ -29,6 +32,9 @@ fn ratio(ours: f64, theirs: f64, lower_is_better: bool) -> String {
         return String::new();
     }
     let r = ours / theirs;
+    if (1.0 - TIE..=1.0 + TIE).contains(&r) {
+        return format!("{r:.3}x (tie)");
+    }
     let behind = if lower_is_better { r > 1.0 } else { r < 1.0 };
     // Near 1, two decimals would hide which side of it the value is on.
     let shown = if (0.95..1.05).contains(&r) {
@@ -73,7 +79,8 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
         md,
         "Produced by `{}` in {:.0} s. Every peer ran in the same run as greenhub; rounds of the \
          end-to-end runs interleave the contenders and the tables give medians. Ratios are \
-         greenhub's value over the peer's; {BEHIND} marks where greenhub does worse.\n",
+         greenhub's value over the peer's; {BEHIND} marks where greenhub does worse, and ratios \
+         within 1% count as ties (the same benchmark moves more than that between runs here).\n",
         context.command,
         context.duration.as_secs_f64()
     );
@@ -318,6 +325,7 @@ fn chat_section(md: &mut String, results: &Results, charts: &Path) -> io::Result
 
 fn target_row(md: &mut String, target: &str, verdict: Option<(String, bool)>) {
     let (shown, met) = match verdict {
+        Some((shown, false)) if shown.contains("(tie)") => (shown, "tie"),
         Some((shown, true)) => (shown, "yes"),
         Some((shown, false)) => (shown, "**no**"),
         None => ("not run".to_string(), "?"),
@@ -398,8 +406,13 @@ fn targets_section(md: &mut String, results: &Results) {
         let verdict = pick("tokio", load).map(|t| {
             let rate = num(g, "deliveries_per_s") / num(t, "deliveries_per_s").max(1e-9);
             let p99 = num(g, "p99_ms") / num(t, "p99_ms").max(1e-9);
+            let tie = |r: f64| (1.0 - TIE..=1.0 + TIE).contains(&r);
+            let tied = (rate < 1.0 && tie(rate)) || (p99 > 1.0 && tie(p99));
             (
-                format!("deliveries {rate:.3}x tokio's, p99 {p99:.2}x tokio's"),
+                format!(
+                    "deliveries {rate:.3}x tokio's, p99 {p99:.3}x tokio's{}",
+                    if tied { " (tie)" } else { "" }
+                ),
                 rate >= 1.0 && p99 <= 1.0,
             )
         });
