@@ -52,6 +52,12 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Bytes held for the line being read: never more than `max_line` plus one read's worth,
+    /// whatever the peer sends.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// The next line, or `None` at end of input. An unterminated last line is dropped: in a
     /// line protocol, a client that vanished mid-line (a reset, a crash) said nothing.
     ///
@@ -64,7 +70,8 @@ impl<R: Read> LineReader<R> {
                 let end = self.scanned + at;
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
                 self.scanned = 0;
-                if std::mem::take(&mut self.discarding) {
+                // A line can also outgrow the limit within the read that brings its newline.
+                if std::mem::take(&mut self.discarding) || line.len() - 1 > self.max_line {
                     return Ok(Some(Incoming::TooLong));
                 }
                 return Ok(Some(decode(&line[..line.len() - 1])));

@@ -5,6 +5,7 @@
 //! [`server::serve`].
 
 pub mod command;
+pub mod deadline;
 pub mod framing;
 pub mod load;
 pub mod server;

@@ -3,6 +3,7 @@
 //! so a client that stops reading fills only its own queue, is told why, and is dropped.
 
 use crate::command::{parse, Command, HELP};
+use crate::deadline::{Deadlines, LINE_TIMEOUT};
 use crate::framing::{Incoming, LineReader};
 use crate::text::{nick_key, sanitize, validate_nick, validate_room};
 use greenhub::net::{TcpListener, TcpStream};
@@ -23,6 +24,9 @@ pub struct Config {
     pub max_line: usize,
     /// A client that sends nothing for this long is disconnected.
     pub idle_timeout: Duration,
+    /// A line must arrive whole within this long of its first byte, or the client is
+    /// disconnected: one byte a second does not keep a connection alive.
+    pub line_timeout: Duration,
     /// Clients beyond this many are told the server is full and closed.
     pub max_clients: usize,
     /// Lines waiting for one client; a client whose queue fills (it stopped reading) is dropped.
@@ -40,6 +44,7 @@ impl Default for Config {
         Config {
             max_line: 4096,
             idle_timeout: Duration::from_secs(300),
+            line_timeout: Duration::from_secs(30),
             max_clients: 10_000,
             queue: 256,
             max_rate: 20,
@@ -107,6 +112,10 @@ enum Kind {
     Notice,
 }
 
+/// The acceptor's first and longest waits after a failed accept.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The writer sends whatever is already queued in one write of up to this many bytes.
 const WRITE_BATCH: usize = 16 * 1024;
 
@@ -145,13 +154,21 @@ pub fn serve(listener: TcpListener, config: Config, shutdown: Arc<Event>) -> io:
         let (server, sessions, listener) =
             (server.clone(), sessions.clone(), listener.try_clone()?);
         greenhub::spawn(move || -> io::Result<()> {
+            let mut backoff = MIN_BACKOFF;
             loop {
                 let (stream, peer) = match listener.accept() {
-                    Ok(accepted) => accepted,
+                    Ok(accepted) => {
+                        backoff = MIN_BACKOFF;
+                        accepted
+                    }
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
                     Err(e) => {
-                        log::warn!("accept failed: {e}");
-                        greenhub::sleep(Duration::from_millis(10));
+                        // Out of descriptors (EMFILE) or memory: waiting clients stay in the
+                        // listen backlog while existing ones keep chatting; retry ever more
+                        // slowly instead of spinning on an error that repeats at once.
+                        log::warn!("accept failed: {e}; retrying in {backoff:?}");
+                        greenhub::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                         continue;
                     }
                 };
@@ -236,15 +253,19 @@ impl Server {
             line(format!("*** {nick} joined {LOBBY}")),
         );
 
-        stream.set_read_timeout(Some(self.config.idle_timeout))?;
-        let mut lines = LineReader::new(&stream, self.config.max_line);
+        let reads = Deadlines::new(&stream, self.config.idle_timeout, self.config.line_timeout);
+        let mut lines = LineReader::new(reads, self.config.max_line);
         let mut rate = RateLimit::new(self.config.max_rate);
         let result = loop {
             let incoming = match lines.next_line() {
                 Ok(Some(incoming)) => incoming,
                 Ok(None) => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let _ = outbox.send(line("!!! idle for too long; disconnecting"));
+                    let _ = outbox.send(line(if e.to_string() == LINE_TIMEOUT {
+                        "!!! a line took too long to arrive; disconnecting"
+                    } else {
+                        "!!! idle for too long; disconnecting"
+                    }));
                     break Ok(());
                 }
                 Err(e) => break Err(e),

@@ -329,6 +329,64 @@ fn idle_clients_are_disconnected() {
 }
 
 #[test]
+fn a_client_trickling_one_byte_at_a_time_is_dropped_at_the_line_timeout() {
+    let config = Config {
+        idle_timeout: Duration::from_millis(400),
+        line_timeout: Duration::from_millis(600),
+        ..Config::default()
+    };
+    with_server(config, |addr, _| {
+        let mut slow = Client::connect(addr)?;
+        let started = Instant::now();
+        // Every byte comes well within the idle timeout, but the line never ends.
+        let dropped = loop {
+            if slow.stream.write_all(b"x").is_err() {
+                break true;
+            }
+            greenhub::sleep(Duration::from_millis(100));
+            if started.elapsed() > Duration::from_secs(5) {
+                break false;
+            }
+            if let Ok(Some(line)) = slow.quiet_for(Duration::from_millis(1)) {
+                assert_eq!(line, "!!! a line took too long to arrive; disconnecting");
+                break true;
+            }
+        };
+        assert!(dropped, "a trickling client was still connected after 5 s");
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        // It holds nothing past the timeout: the server has closed its end.
+        slow.stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut rest = Vec::new();
+        let end = slow.reader.read_to_end(&mut rest);
+        assert!(end.is_ok() || end.unwrap_err().kind() == io::ErrorKind::ConnectionReset);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_half_closed_client_is_heard_then_let_go() {
+    with_server(Config::default(), |addr, _| {
+        let mut listener = Client::connect(addr)?;
+        let mut half = Client::connect(addr)?;
+        half.send("last words")?;
+        half.stream.shutdown(std::net::Shutdown::Write)?; // no more from it, still reading
+        assert!(listener
+            .expect(|l| l.starts_with('<'))?
+            .ends_with("> last words"));
+        // The server ends the session on the end of input and closes its side too.
+        half.stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut rest = Vec::new();
+        half.reader.read_to_end(&mut rest)?;
+        let mut other = Client::connect(addr)?;
+        listener.send("still here")?;
+        assert!(other
+            .expect(|l| l.starts_with('<'))?
+            .ends_with("> still here"));
+        Ok(())
+    });
+}
+
+#[test]
 fn one_client_over_the_maximum_is_told_the_server_is_full() {
     let config = Config {
         max_clients: 2,

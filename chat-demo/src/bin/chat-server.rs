@@ -25,6 +25,9 @@ struct Args {
     /// Seconds of silence before a client is disconnected.
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
+    /// Seconds a line may take to arrive whole, from its first byte.
+    #[arg(long, default_value_t = 30)]
+    line_timeout: u64,
     /// Lines queued per client before a client that stopped reading is dropped.
     #[arg(long, default_value_t = 256)]
     queue: usize,
@@ -42,6 +45,7 @@ fn main() -> std::io::Result<()> {
     let config = Config {
         max_line: args.max_line,
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        line_timeout: Duration::from_secs(args.line_timeout),
         max_clients: args.max_clients,
         queue: args.queue,
         max_rate: args.max_rate,

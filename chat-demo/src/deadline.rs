@@ -1,0 +1,89 @@
+//! Two clocks on a client's reads: an idle timeout (nothing arrives at all) and a line timeout
+//! (a line that has started must finish). Without the second, a client trickling one byte a
+//! second (slowloris) would reset the idle clock forever and hold its connection and its
+//! partial line indefinitely.
+
+use greenhub::net::TcpStream;
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+/// The error text of a read that timed out because the client sent nothing.
+pub const IDLE_TIMEOUT: &str = "idle timeout";
+/// The error text of a read that timed out because a started line did not finish in time.
+pub const LINE_TIMEOUT: &str = "line timeout";
+
+/// Reads from a stream under both clocks; a read that runs out of time fails with
+/// `ErrorKind::TimedOut` and [`IDLE_TIMEOUT`] or [`LINE_TIMEOUT`] as its text.
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::deadline::{Deadlines, LINE_TIMEOUT};
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+///
+/// greenhub::run(|| -> std::io::Result<()> {
+///     let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+///     let mut client = greenhub::net::TcpStream::connect(listener.local_addr()?)?;
+///     let (server, _) = listener.accept()?;
+///     client.write_all(b"half a li")?; // and never the rest
+///     let mut reads = Deadlines::new(&server, Duration::from_secs(60), Duration::from_millis(50));
+///     let mut buf = [0u8; 64];
+///     assert_eq!(reads.read(&mut buf)?, 9);
+///     let err = reads.read(&mut buf).unwrap_err();
+///     assert_eq!(err.to_string(), LINE_TIMEOUT);
+///     Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Deadlines<'a> {
+    stream: &'a TcpStream,
+    idle: Duration,
+    line: Duration,
+    /// When the first byte of the unfinished line arrived.
+    line_started: Option<Instant>,
+}
+
+impl<'a> Deadlines<'a> {
+    /// Reads from `stream`, allowing `idle` of silence and `line` for a line to finish.
+    pub fn new(stream: &'a TcpStream, idle: Duration, line: Duration) -> Deadlines<'a> {
+        Deadlines {
+            stream,
+            idle,
+            line,
+            line_started: None,
+        }
+    }
+}
+
+impl Read for Deadlines<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = Instant::now();
+        let line_left = self
+            .line_started
+            .map(|started| (started + self.line).saturating_duration_since(now));
+        let (timeout, clock) = match line_left {
+            Some(left) if left < self.idle => (left, LINE_TIMEOUT),
+            _ => (self.idle, IDLE_TIMEOUT),
+        };
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, clock));
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        match (&*self.stream).read(buf) {
+            Ok(n) => {
+                let got = &buf[..n];
+                if got.ends_with(b"\n") {
+                    self.line_started = None;
+                } else if n > 0 && (self.line_started.is_none() || got.contains(&b'\n')) {
+                    self.line_started = Some(now); // a new line began in this chunk
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, clock))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
