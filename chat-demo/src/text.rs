@@ -93,9 +93,31 @@ pub fn validate_nick(nick: &str) -> Result<(), NickError> {
     Ok(())
 }
 
-/// The form two nicks are compared in: case-insensitive, so `Alice` and `alice` clash.
+/// The form two nicks are compared in, so that one cannot pass for another: case is ignored,
+/// and ASCII characters that look alike on screen count as the same (`I`, `l`, `1` and `|`;
+/// `O` and `0`; `rn` and `m`; `vv` and `w`; `-` and `_`).
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::text::nick_key;
+/// assert_eq!(nick_key("Alice"), nick_key("alice"));
+/// assert_eq!(nick_key("AIice"), nick_key("alice")); // capital i
+/// assert_eq!(nick_key("b0b"), nick_key("bob"));
+/// assert_eq!(nick_key("rnike"), nick_key("mike"));
+/// assert_ne!(nick_key("bob"), nick_key("rob"));
+/// ```
 pub fn nick_key(nick: &str) -> String {
-    nick.to_ascii_lowercase()
+    let folded: String = nick
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            'i' | '1' | '|' => 'l',
+            '0' => 'o',
+            '-' => '_',
+            c => c,
+        })
+        .collect();
+    folded.replace("rn", "m").replace("vv", "w")
 }
 
 /// Room names follow the nick rules.

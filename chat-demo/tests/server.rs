@@ -124,6 +124,8 @@ fn nick_rules_uniqueness_ignores_case_and_look_alikes_are_refused() {
         for (attempt, error) in [
             ("/nick alice", "!!! alice is taken"),
             ("/nick ALICE", "!!! ALICE is taken"),
+            ("/nick AIice", "!!! AIice is taken"), // a capital i for the l
+            ("/nick AL1CE", "!!! AL1CE is taken"),
             (
                 "/nick al ice",
                 "!!! a nick may use only letters, digits, - and _",
