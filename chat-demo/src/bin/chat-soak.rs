@@ -40,12 +40,35 @@ struct Args {
     markdown: Option<PathBuf>,
 }
 
-/// One look at the server between rounds.
+/// The server during one round (peaks, with every client connected) and after it (once the
+/// clients have gone).
 struct Sample {
     at: Duration,
     round: usize,
+    peak_rss_kib: u64,
+    peak_descriptors: usize,
     rss_kib: u64,
     descriptors: usize,
+}
+
+/// Samples the server every 250 ms while `f` runs; returns `f`'s value and the peaks.
+fn watching<T>(pid: u32, f: impl FnOnce() -> T) -> (T, u64, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let running = std::sync::Arc::new(AtomicBool::new(true));
+    let still = running.clone();
+    let watcher = std::thread::spawn(move || {
+        let (mut rss, mut fds) = (0, 0);
+        while still.load(Ordering::Relaxed) {
+            rss = rss.max(rss_kib(pid));
+            fds = fds.max(descriptors(pid));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        (rss, fds)
+    });
+    let value = f();
+    running.store(false, Ordering::Relaxed);
+    let (rss, fds) = watcher.join().unwrap_or((0, 0));
+    (value, rss, fds)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -144,10 +167,13 @@ fn main() -> std::io::Result<()> {
         rate: args.rate,
         timeout: Duration::from_secs(120),
     };
+    let rss_at_start = rss_kib(pid);
     let mut samples = vec![Sample {
         at: Duration::ZERO,
         round: 0,
-        rss_kib: rss_kib(pid),
+        peak_rss_kib: rss_at_start,
+        peak_descriptors: baseline_fds,
+        rss_kib: rss_at_start,
         descriptors: baseline_fds,
     }];
     let mut totals = LoadReport::default();
@@ -155,10 +181,9 @@ fn main() -> std::io::Result<()> {
     let result = loop {
         round += 1;
         let round_config = config.clone();
-        let report = greenhub::Runtime::builder()
-            .hubs(1)
-            .build()?
-            .run(move || run(&round_config, |_| {}));
+        let runtime = greenhub::Runtime::builder().hubs(1).build()?;
+        let (report, peak_rss_kib, peak_descriptors) =
+            watching(pid, move || runtime.run(move || run(&round_config, |_| {})));
         let report = match report {
             Ok(report) => report,
             Err(e) => break Err(e),
@@ -171,6 +196,8 @@ fn main() -> std::io::Result<()> {
         samples.push(Sample {
             at: started.elapsed(),
             round,
+            peak_rss_kib,
+            peak_descriptors,
             rss_kib: rss_kib(pid),
             descriptors: descriptors(pid),
         });
@@ -199,7 +226,7 @@ fn main() -> std::io::Result<()> {
     let clean = totals.lost() == 0 && totals.duplicates == 0 && totals.out_of_order == 0;
     let mut md = format!(
         "{} clients in {} rooms, {} messages each per round at {}/s, {} rounds in {:.0} s\n\n\
-         | round | at | server RSS KiB | server descriptors |\n|---|---|---|---|\n",
+         | round | at | server RSS KiB, peak in round | descriptors, peak in round | RSS KiB after round | descriptors after round |\n|---|---|---|---|---|---|\n",
         args.clients,
         args.rooms,
         args.messages,
@@ -209,9 +236,11 @@ fn main() -> std::io::Result<()> {
     );
     for s in &samples {
         md += &format!(
-            "| {} | {:.0} s | {} | {} |\n",
+            "| {} | {:.0} s | {} | {} | {} | {} |\n",
             s.round,
             s.at.as_secs_f64(),
+            s.peak_rss_kib,
+            s.peak_descriptors,
             s.rss_kib,
             s.descriptors
         );
