@@ -10,7 +10,7 @@
 
 use chat_demo::load::{LoadConfig, LoadReport};
 use greenhub_benches::chat::CONTENDERS;
-use greenhub_benches::process::{pin_to_cpu, process_cpu_ns};
+use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns};
 use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -107,11 +107,6 @@ fn idle_clients_that_fit(wanted: usize) -> usize {
         }
     }
     wanted.min((limit.rlim_cur as usize).saturating_sub(100))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
 }
 
 fn main() -> std::io::Result<()> {

@@ -11,7 +11,7 @@
 
 use greenhub_benches::echo::{load, servers::CONTENDERS};
 use greenhub_benches::external::{echo_servers, External};
-use greenhub_benches::process::{pin_to_cpu, process_cpu_ns, unpin};
+use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, unpin};
 use greenhub_benches::rss::peak_resident_bytes_of_pid;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -90,11 +90,6 @@ fn one_run(
     })
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
@@ -132,8 +127,7 @@ fn main() -> std::io::Result<()> {
         let medians: Vec<[f64; 5]> = samples
             .iter()
             .map(|runs| {
-                let pick =
-                    |f: fn(&Sample) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+                let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
                 [
                     pick(|s| s.per_second),
                     pick(|s| s.p50_us),

@@ -7,29 +7,33 @@ use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// `iters` round trips through an echo green thread started by `start` (on this hub or another).
+fn greenhub_ping_pong(
+    iters: u64,
+    start: impl FnOnce(Box<dyn FnOnce() + Send>) -> greenhub::JoinHandle<()>,
+) -> Duration {
+    let (ping_tx, ping_rx) = greenhub::sync::channel::<u64>();
+    let (pong_tx, pong_rx) = greenhub::sync::channel::<u64>();
+    let echo = start(Box::new(move || {
+        for value in ping_rx.iter() {
+            pong_tx.send(value).unwrap();
+        }
+    }));
+    let begin = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).unwrap();
+        black_box(pong_rx.recv().unwrap());
+    }
+    let elapsed = begin.elapsed();
+    drop(ping_tx);
+    echo.join().unwrap();
+    elapsed
+}
+
 fn channel_ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group("channel_ping_pong");
     group.bench_function("greenhub", |b| {
-        b.iter_custom(|iters| {
-            greenhub_timed(move || {
-                let (ping_tx, ping_rx) = greenhub::sync::channel::<u64>();
-                let (pong_tx, pong_rx) = greenhub::sync::channel::<u64>();
-                let echo = greenhub::spawn(move || {
-                    for value in ping_rx.iter() {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().unwrap());
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.join().unwrap();
-                elapsed
-            })
-        })
+        b.iter_custom(|iters| greenhub_timed(move || greenhub_ping_pong(iters, greenhub::spawn)))
     });
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
@@ -172,24 +176,7 @@ fn channel_ping_pong_across_hubs(c: &mut Criterion) {
     group.bench_function("greenhub_two_hubs", |b| {
         b.iter_custom(|iters| {
             let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
-            rt.run(move || {
-                let (ping_tx, ping_rx) = greenhub::sync::channel::<u64>();
-                let (pong_tx, pong_rx) = greenhub::sync::channel::<u64>();
-                let echo = greenhub::spawn_on(1, move || {
-                    for value in ping_rx.iter() {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().unwrap());
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.join().unwrap();
-                elapsed
-            })
+            rt.run(move || greenhub_ping_pong(iters, |echo| greenhub::spawn_on(1, echo)))
         })
     });
     group.bench_function("std_mpsc_two_threads", |b| {

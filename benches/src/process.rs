@@ -33,3 +33,21 @@ pub fn unpin() -> bool {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
 }
+
+/// Prints the address a server under test listens on: the driver reads it from the first line
+/// of the server's output.
+pub fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    println!("{addr}");
+    let _ = std::io::stdout().flush();
+}
+
+/// The median of some measurements (the upper one of the middle two for an even count).
+///
+/// # Panics
+///
+/// When `values` is empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}

@@ -3,6 +3,7 @@
 
 pub mod tokio_server;
 
+use crate::process::announce;
 use std::io;
 
 /// The contenders, in the order the driver interleaves them.
@@ -25,13 +26,6 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
             format!("unknown contender {other}"),
         )),
     }
-}
-
-/// Prints the address the driver reads to find the server.
-pub fn announce(addr: std::net::SocketAddr) {
-    use std::io::Write;
-    println!("{addr}");
-    let _ = io::stdout().flush();
 }
 
 fn greenhub_server(addr: &str) -> io::Result<()> {

@@ -47,7 +47,7 @@ struct Server {
 /// When `addr` cannot be bound.
 pub async fn serve(addr: &str, config: Config) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    super::announce(listener.local_addr()?);
+    crate::process::announce(listener.local_addr()?);
     let server = Arc::new(Server {
         config,
         state: Mutex::default(),

@@ -2,6 +2,7 @@
 //! one thread (one hub, one may worker, tokio current_thread, one epoll loop) and prints its
 //! address on stdout once it listens.
 
+use crate::process::announce;
 use std::io::{self, Read, Write};
 
 /// The contenders built here, in the order the driver interleaves them. `greenhub_all_hubs`
@@ -21,11 +22,6 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
             format!("unknown contender {other}"),
         )),
     }
-}
-
-fn announce(addr: std::net::SocketAddr) {
-    println!("{addr}");
-    let _ = io::stdout().flush();
 }
 
 fn greenhub_server(addr: &str) -> io::Result<()> {
