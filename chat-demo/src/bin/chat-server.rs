@@ -3,6 +3,7 @@
 
 use chat_demo::server::{serve, Config};
 use clap::Parser;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,12 +59,17 @@ fn main() -> std::io::Result<()> {
     runtime.build()?.run(move || -> std::io::Result<()> {
         let listener = greenhub::net::TcpListener::bind(args.listen.as_str())?;
         let addr = listener.local_addr()?;
-        println!("chat server listening on {addr}");
-        println!(
+        // The banner is for a person; a closed stdout (a supervisor that stopped reading)
+        // must not take the server down, so write errors are ignored.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "chat server listening on {addr}");
+        let _ = writeln!(
+            out,
             "join it with: nc {} {}   (or telnet {0} {1}); Ctrl-C stops the server",
             addr.ip(),
             addr.port()
         );
+        let _ = out.flush();
         let shutdown = Arc::new(greenhub::sync::Event::new());
         let mut signals =
             greenhub::signal::Signals::new(&[greenhub::signal::SIGINT, greenhub::signal::SIGTERM])?;
@@ -75,7 +81,7 @@ fn main() -> std::io::Result<()> {
             trigger.set();
         });
         serve(listener, config, shutdown)?;
-        println!("chat server stopped");
+        let _ = writeln!(std::io::stdout(), "chat server stopped");
         Ok(())
     })
 }

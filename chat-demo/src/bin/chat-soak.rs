@@ -124,8 +124,11 @@ fn start_server(clients: usize) -> std::io::Result<(Child, String)> {
                 ),
             )
         })?;
+    let mut output = BufReader::new(child.stdout.take().expect("piped"));
     let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
+    output.read_line(&mut first)?;
+    // Keep reading what the server prints, so that it never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut output, &mut std::io::sink()));
     let addr = first
         .trim()
         .rsplit(' ')
