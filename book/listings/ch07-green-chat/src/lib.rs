@@ -11,6 +11,26 @@ use std::rc::Rc;
 
 type Clients = Rc<RefCell<HashMap<usize, TcpStream>>>;
 
+// ANCHOR: park
+/// Every blocking-looking call is built on these two: a green thread parks until another
+/// unparks it. Returns what the main green thread saw when it woke.
+pub fn park_and_unpark() -> &'static str {
+    greenhub::run(|| {
+        let done = Rc::new(std::cell::Cell::new(false));
+        let me = greenhub::current();
+        let flag = done.clone();
+        greenhub::spawn(move || {
+            flag.set(true);
+            me.unpark(); // make the main green thread runnable again
+        });
+        while !done.get() {
+            greenhub::park(); // suspend until someone unparks us
+        }
+        "woken: the other green thread ran while we were parked"
+    })
+}
+// ANCHOR_END: park
+
 // ANCHOR: server
 /// Serves `clients` clients, each in a green thread of its own, then returns.
 pub fn serve(listener: TcpListener, clients: usize) -> io::Result<()> {

@@ -43,3 +43,13 @@ fn every_client_hears_the_others() -> std::io::Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn park_waits_for_unpark() {
+    let said = ch07_green_chat::park_and_unpark();
+    check(
+        env!("CARGO_MANIFEST_DIR"),
+        "output/park.txt",
+        &format!("{said}\n"),
+    );
+}
