@@ -303,7 +303,7 @@ impl Drop for TimerGuard<'_> {
 
 impl Hub {
     pub(crate) fn new(shared: Arc<HubShared>, runtime: Arc<RuntimeShared>, poller: Poller) -> Hub {
-        let stack_size = runtime.stack_size;
+        let stacks = StackPool::new(runtime.stack_size, runtime.hubs.len());
         Hub {
             shared,
             runtime,
@@ -314,7 +314,7 @@ impl Hub {
             timers: RefCell::new(TimerHeap::default()),
             poller,
             events: RefCell::new(Events::with_capacity(1024)),
-            stacks: RefCell::new(StackPool::new(stack_size)),
+            stacks: RefCell::new(stacks),
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             io_waiters: Cell::new(0),

@@ -20,17 +20,17 @@ use crate::task::Task;
 use corosensei::stack::{DefaultStack, Stack};
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The default stack size of a green thread, in bytes. Only touched pages become resident, so a
 /// green thread that stays shallow costs a page or two of memory whatever this says.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// Free stacks kept by all hubs together. A pooled stack still holds its two kernel memory maps,
-/// so the pools may use at most half of `vm.max_map_count` (16,382 stacks with Linux's
-/// default): a pool only fills after a burst at least that big, and a hub that cannot map a
-/// stack unmaps its own pool and tries again. Beyond this, stacks are unmapped
+/// Free stacks kept by the hubs of a runtime together, shared out equally among them. A pooled
+/// stack still holds its two kernel memory maps, so the pools may use at most half of
+/// `vm.max_map_count` (16,382 stacks with Linux's default): a pool only fills after a burst at
+/// least that big, and a hub that cannot map a stack unmaps its own pool and tries again.
+/// Beyond this, stacks are unmapped
 /// when their green threads end. Reusing a pooled stack costs a `Vec::pop` (plus a page fault
 /// or two when its pages were released) instead of the `mmap`, `mprotect` and later `munmap`
 /// of a fresh one.
@@ -45,9 +45,6 @@ fn pool_capacity() -> usize {
     })
 }
 
-/// Stacks in all hubs' pools right now.
-static POOLED: AtomicUsize = AtomicUsize::new(0);
-
 /// How many free stacks keep their pages resident once the hub has time to tidy up. A burst of
 /// 10,000 green threads gets its stacks back warm; when the hub next waits a while with nothing
 /// to run, the pages of all but this many are given back to the kernel (`MADV_DONTNEED`), so
@@ -60,14 +57,10 @@ const TRIM_SLICE: usize = 256;
 /// A hub's free stacks of its default size.
 pub(crate) struct StackPool {
     size: usize,
+    /// This hub's share of [`pool_capacity`].
+    capacity: usize,
     warm: Vec<DefaultStack>,
     cold: Vec<DefaultStack>,
-}
-
-impl Drop for StackPool {
-    fn drop(&mut self) {
-        self.clear();
-    }
 }
 
 fn mapped_len(stack: &DefaultStack) -> usize {
@@ -81,9 +74,11 @@ fn page_size() -> usize {
 }
 
 impl StackPool {
-    pub(crate) fn new(size: usize) -> StackPool {
+    /// A pool for one of `hubs` hubs.
+    pub(crate) fn new(size: usize, hubs: usize) -> StackPool {
         StackPool {
             size,
+            capacity: pool_capacity() / hubs.max(1),
             warm: Vec::new(),
             cold: Vec::new(),
         }
@@ -94,7 +89,6 @@ impl StackPool {
         let size = size.unwrap_or(self.size);
         if size == self.size {
             if let Some(stack) = self.warm.pop().or_else(|| self.cold.pop()) {
-                POOLED.fetch_sub(1, Ordering::Relaxed);
                 return Ok(stack);
             }
         }
@@ -109,10 +103,8 @@ impl StackPool {
     }
 
     fn clear(&mut self) {
-        let count = self.warm.len() + self.cold.len();
         self.warm.clear();
         self.cold.clear();
-        POOLED.fetch_sub(count, Ordering::Relaxed);
     }
 
     /// Returns a stack whose green thread has finished.
@@ -121,11 +113,9 @@ impl StackPool {
         if mapped_len(&stack) != default_len {
             return;
         }
-        if POOLED.fetch_add(1, Ordering::Relaxed) < pool_capacity() {
+        if self.warm.len() + self.cold.len() < self.capacity {
             self.warm.push(stack);
-        } else {
-            POOLED.fetch_sub(1, Ordering::Relaxed); // full: `stack` is unmapped here
-        }
+        } // else full: `stack` is unmapped here
     }
 
     /// Releases the pages of up to a slice of the warm stacks beyond [`WARM_KEEP`]; returns
