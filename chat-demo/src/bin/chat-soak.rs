@@ -196,6 +196,9 @@ fn main() -> std::io::Result<()> {
         while descriptors(pid) > baseline_fds && settle.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(100));
         }
+        // An idle hub gives back its spare stacks' pages a slice at a time: let it finish, so
+        // that samples compare like with like.
+        std::thread::sleep(Duration::from_millis(500));
         samples.push(Sample {
             at: started.elapsed(),
             round,
