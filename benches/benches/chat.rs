@@ -10,10 +10,10 @@
 
 use chat_demo::load::{LoadConfig, LoadReport};
 use greenhub_benches::chat::CONTENDERS;
-use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns};
+use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, start_announced};
 use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 struct Sample {
@@ -58,13 +58,9 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
 
 /// Starts `contender`'s server pinned to CPU 0 and returns it with its address.
 fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String)> {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_chat_bench_server"))
-        .args([contender, "127.0.0.1:0", "0"])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut first_line = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first_line)?;
-    Ok((server, first_line.trim().to_string()))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat_bench_server"));
+    command.args([contender, "127.0.0.1:0", "0"]);
+    start_announced(command)
 }
 
 /// Server resident memory per idle client, in KiB: `clients` connect, each reads its welcome

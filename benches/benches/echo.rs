@@ -11,11 +11,10 @@
 
 use greenhub_benches::echo::{load, servers::CONTENDERS};
 use greenhub_benches::external::{echo_servers, External};
-use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, unpin};
+use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, start_announced, unpin};
 use greenhub_benches::rss::peak_resident_bytes_of_pid;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 struct Sample {
@@ -69,10 +68,8 @@ fn one_run(
     warm_up: Duration,
     measure: Duration,
 ) -> std::io::Result<Sample> {
-    let mut server = contender.command().stdout(Stdio::piped()).spawn()?;
-    let mut first_line = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first_line)?;
-    let addr = first_line.trim().parse().map_err(std::io::Error::other)?;
+    let (mut server, first_line) = start_announced(contender.command())?;
+    let addr = first_line.parse().map_err(std::io::Error::other)?;
     let pid = server.id();
     let measured = load::run(addr, connections, warm_up, measure, move || {
         process_cpu_ns(pid).unwrap_or(0)

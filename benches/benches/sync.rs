@@ -30,6 +30,26 @@ fn greenhub_ping_pong(
     elapsed
 }
 
+/// `iters` round trips through an echo task on whatever runtime awaits this.
+async fn tokio_ping_pong(iters: u64) -> Duration {
+    let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let echo = tokio::spawn(async move {
+        while let Some(value) = ping_rx.recv().await {
+            pong_tx.send(value).unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).unwrap();
+        black_box(pong_rx.recv().await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    echo.await.unwrap();
+    elapsed
+}
+
 fn channel_ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group("channel_ping_pong");
     group.bench_function("greenhub", |b| {
@@ -58,26 +78,7 @@ fn channel_ping_pong(c: &mut Criterion) {
         })
     });
     group.bench_function("tokio_current_thread", |b| {
-        b.iter_custom(|iters| {
-            tokio_timed(async move {
-                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-                let echo = tokio::spawn(async move {
-                    while let Some(value) = ping_rx.recv().await {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().await.unwrap());
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.await.unwrap();
-                elapsed
-            })
-        })
+        b.iter_custom(|iters| tokio_timed(tokio_ping_pong(iters)))
     });
     group.finish();
 }
@@ -220,26 +221,7 @@ fn channel_ping_pong_across_hubs(c: &mut Criterion) {
         })
     });
     group.bench_function("tokio_multi_thread", |b| {
-        b.iter_custom(|iters| {
-            tokio_multi_thread().block_on(async move {
-                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-                let echo = tokio::spawn(async move {
-                    while let Some(value) = ping_rx.recv().await {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().await.unwrap());
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.await.unwrap();
-                elapsed
-            })
-        })
+        b.iter_custom(|iters| tokio_multi_thread().block_on(tokio_ping_pong(iters)))
     });
     group.finish();
 }

@@ -51,3 +51,26 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
+
+/// Starts a server under test whose first line of output is the address it listens on (see
+/// [`announce`]), and returns it with that line. The rest of its output is drained in the
+/// background, so the server never writes into a closed pipe.
+///
+/// # Errors
+///
+/// When the server cannot start or exits before printing a line.
+pub fn start_announced(
+    mut command: std::process::Command,
+) -> std::io::Result<(std::process::Child, String)> {
+    use std::io::BufRead;
+    let mut server = command.stdout(std::process::Stdio::piped()).spawn()?;
+    let mut output = std::io::BufReader::new(server.stdout.take().expect("piped"));
+    let mut first_line = String::new();
+    if output.read_line(&mut first_line)? == 0 {
+        return Err(std::io::Error::other(
+            "the server exited before printing its address",
+        ));
+    }
+    std::thread::spawn(move || std::io::copy(&mut output, &mut std::io::sink()));
+    Ok((server, first_line.trim().to_string()))
+}

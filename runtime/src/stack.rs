@@ -123,7 +123,7 @@ impl StackPool {
     pub(crate) fn trim(&mut self) -> bool {
         let excess = self.warm.len().saturating_sub(WARM_KEEP).min(TRIM_SLICE);
         // The front of the pool holds the stacks unused the longest.
-        for stack in self.warm.drain(..excess).collect::<Vec<_>>() {
+        for stack in self.warm.drain(..excess) {
             if release_pages(&stack) {
                 self.cold.push(stack);
             }
