@@ -1,9 +1,10 @@
 //! The blocking pool: OS threads for calls that cannot be made non-blocking (DNS, files,
 //! CPU-heavy work), so that they never stall a hub.
 
+use crate::hub::with_hub;
 use crate::task::GreenThread;
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -114,10 +115,18 @@ where
         *filled.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         waiter.unpark();
     }));
-    loop {
-        if let Some(result) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            return result.unwrap_or_else(|payload| resume_unwind(payload));
+    let result = with_hub(|hub| {
+        // The job runs outside the hub: until it is back, the hub is not idle (a shutdown waits
+        // for it rather than giving this green thread up).
+        let _waiting = hub.wait_on_outside();
+        loop {
+            if let Some(result) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return result;
+            }
+            hub.park();
         }
-        crate::park();
-    }
+    })
+    .expect("checked above: inside a hub");
+    // A panic of `f` continues in this green thread (counted as its own unwind).
+    result.unwrap_or_else(|payload| crate::interrupt::raise(payload))
 }

@@ -14,19 +14,36 @@
 //!
 //! Everything here is touched only by the hub's own OS thread, except [`HubShared`], which is
 //! how other threads reach it.
+//!
+//! # How a hub stops
+//!
+//! When the main green thread is done, every hub cancels its green threads and keeps running
+//! until the whole runtime is quiet: every hub idle at once (see `crate::liveness`). Only then
+//! does each hub give up what still waits (a destructor waiting for something that can never
+//! happen: its join reports "cancelled" and its stack is leaked, never unwound from outside),
+//! close its remote queue and return. A hub whose own loop panics does the same at once and
+//! shuts the runtime down, which `run` then reports.
+//!
+//! A panic that escapes a green thread's root (a detached result or panic payload whose
+//! destructor panics, say) aborts the process with a message naming the green thread, as std
+//! does for a thread whose result panics on drop: it never unwinds into the hub.
 
-use crate::reactor::{Events, Poller, Waker};
+use crate::interrupt::{Interrupt, Scope};
+use crate::reactor::{Events, Poller};
+use crate::remote::{HubShared, Remote};
 use crate::runtime::RuntimeShared;
 use crate::source::{IoState, IO_BUDGET};
 use crate::stack::{self, RunningStack, StackPool};
-use crate::task::Task;
+use crate::task::{Task, NO_KEY};
 use crate::timer::{TimerHeap, TimerId};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many green threads run before the hub looks at remote wakes, timers and I/O again, so
@@ -39,145 +56,10 @@ const TRIM_WHEN_IDLE_FOR: Duration = Duration::from_millis(10);
 pub(crate) type GreenCoroutine = Coroutine<(), (), (), DefaultStack>;
 type HubYielder = Yielder<(), ()>;
 
-/// Work that other threads hand to a hub.
-pub(crate) enum Remote {
-    /// Make this (parked) green thread runnable.
-    Wake(Arc<Task>),
-    /// Start a green thread on this hub (`spawn_on`).
-    Spawn(Box<dyn FnOnce(&Hub) + Send>),
-    /// A descriptor this hub polls was closed on another thread: free its token.
-    ReleaseSource(usize),
-}
-
-/// Runtime-wide facts that decide whether anything can still happen.
-pub(crate) struct Liveness {
-    hubs: Box<[HubFlags]>,
-    idle_hubs: AtomicUsize,
-    /// Bumped whenever a hub stops being idle, so that a check can tell that its reads of
-    /// several hubs' flags saw one consistent moment.
-    epoch: AtomicUsize,
-    pub(crate) shutdown: AtomicBool,
-    pub(crate) deadlock: AtomicBool,
-    main_waker: Waker,
-}
-
-/// One hub's flags, padded so hubs do not share a cache line.
-#[repr(align(128))]
-#[derive(Default)]
-struct HubFlags {
-    /// Live [`GreenThread`](crate::GreenThread) handles to this hub's green threads.
-    external_wakers: AtomicUsize,
-    /// Set when the hub's remote queue has work it has not drained; deduplicates wakes.
-    notified: AtomicBool,
-    /// Set while the hub is (about to be) asleep in the poller.
-    sleeping: AtomicBool,
-    /// Set while the hub has nothing at all to do: no runnable green thread, timer or I/O waiter.
-    idle: AtomicBool,
-}
-
-impl Liveness {
-    pub(crate) fn new(hubs: usize, main_waker: Waker) -> Liveness {
-        Liveness {
-            hubs: (0..hubs).map(|_| HubFlags::default()).collect(),
-            idle_hubs: AtomicUsize::new(0),
-            epoch: AtomicUsize::new(0),
-            shutdown: AtomicBool::new(false),
-            deadlock: AtomicBool::new(false),
-            main_waker,
-        }
-    }
-
-    fn enter_idle(&self, hub: usize) {
-        if !self.hubs[hub].idle.swap(true, Ordering::SeqCst) {
-            self.idle_hubs.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn leave_idle(&self, hub: usize) {
-        let flags = &self.hubs[hub];
-        if flags.idle.load(Ordering::SeqCst) && flags.idle.swap(false, Ordering::SeqCst) {
-            self.epoch.fetch_add(1, Ordering::SeqCst);
-            self.idle_hubs.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// Every hub is idle, no remote work is pending and nobody holds a handle that could wake a
-    /// green thread: the main green thread can never run again. Tell the main hub.
-    ///
-    /// The flags are read one after another, so the reads are bracketed by the epoch: if no hub
-    /// left the idle state in between, all of them were idle for the whole check.
-    fn check_deadlock(&self) {
-        let before = self.epoch.load(Ordering::SeqCst);
-        let stuck = self.idle_hubs.load(Ordering::SeqCst) == self.hubs.len()
-            && self.hubs.iter().all(|h| {
-                h.external_wakers.load(Ordering::SeqCst) == 0 && !h.notified.load(Ordering::SeqCst)
-            })
-            && !self.shutdown.load(Ordering::SeqCst);
-        if stuck
-            && self.epoch.load(Ordering::SeqCst) == before
-            && !self.deadlock.swap(true, Ordering::SeqCst)
-        {
-            // A failed wake leaves the main hub asleep; nothing better can be done from here.
-            let _ = self.main_waker.wake();
-        }
-    }
-}
-
-/// The part of a hub that other threads use to hand it work.
-pub(crate) struct HubShared {
-    pub(crate) index: usize,
-    remote: Mutex<Vec<Remote>>,
-    waker: Waker,
-    pub(crate) liveness: Arc<Liveness>,
-    /// For the blocking detector (only kept up to date when it is on): the green thread
-    /// running now and since when.
-    pub(crate) running: Mutex<Option<(Arc<Task>, Instant)>>,
-}
-
-impl HubShared {
-    pub(crate) fn new(index: usize, waker: Waker, liveness: Arc<Liveness>) -> HubShared {
-        HubShared {
-            index,
-            remote: Mutex::new(Vec::new()),
-            waker,
-            liveness,
-            running: Mutex::new(None),
-        }
-    }
-
-    fn flags(&self) -> &HubFlags {
-        &self.liveness.hubs[self.index]
-    }
-
-    pub(crate) fn push_remote(&self, work: Remote) {
-        // Leave the idle state before the work is visible, so that no deadlock check can see
-        // this hub idle while it has work to do.
-        self.liveness.leave_idle(self.index);
-        self.remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(work);
-        let flags = self.flags();
-        if !flags.notified.swap(true, Ordering::SeqCst) && flags.sleeping.load(Ordering::SeqCst) {
-            // A failed eventfd write cannot be reported to the waker; the hub still sees
-            // `notified` the next time it wakes for any other reason.
-            let _ = self.waker.wake();
-        }
-    }
-
-    pub(crate) fn wake_up(&self) {
-        let _ = self.waker.wake();
-    }
-
-    pub(crate) fn external_waker_added(&self) {
-        self.flags().external_wakers.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn external_waker_dropped(&self) {
-        if self.flags().external_wakers.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.liveness.check_deadlock();
-        }
-    }
+/// What a hub does with a green thread's join when it gives the green thread up for good.
+pub(crate) trait Abandon {
+    /// Completes the join as "cancelled", unless the green thread completed it already.
+    fn abandon(&self);
 }
 
 /// One entry of a hub's slot table. Cells are boxed and never freed while the hub runs, so a
@@ -186,10 +68,12 @@ impl HubShared {
 struct SlotCell {
     task: RefCell<Option<Arc<Task>>>,
     /// # Invariant
-    /// Touched only by the hub loop (`run_task`, `spawn_task`, `abandon_stuck_tasks`), never
-    /// while a `&mut` obtained from it is live: the loop is not re-entrant.
+    /// Touched only by the hub loop (`run_task`, `spawn_task`, `abandon_all`), never while a
+    /// `&mut` obtained from it is live: the loop is not re-entrant.
     coroutine: UnsafeCell<Option<GreenCoroutine>>,
     running: Cell<RunningStack>,
+    /// The green thread's join packet, to complete if the hub has to give the green thread up.
+    join: RefCell<Option<Arc<dyn Abandon>>>,
 }
 
 /// The green thread that is running on this hub.
@@ -215,8 +99,11 @@ pub(crate) struct Hub {
     stacks: RefCell<StackPool>,
     current: Cell<Option<Current>>,
     yielder: Cell<*const HubYielder>,
-    /// Green threads of this hub parked on I/O; a hub with any is not idle.
-    io_waiters: Cell<usize>,
+    /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
+    /// blocking pool); a hub with any is not idle.
+    outside_waits: Cell<usize>,
+    /// Green threads suspended in the middle of an unwind (see `is_unwinding`).
+    suspended_unwinding: Cell<usize>,
     /// Descriptors registered with this hub's poller, by token.
     sources: RefCell<Vec<Option<Arc<IoState>>>>,
     free_tokens: RefCell<Vec<usize>>,
@@ -239,7 +126,7 @@ pub(crate) struct Hub {
 const SPARE_TASKS: usize = 256;
 
 thread_local! {
-    /// The hub running on this OS thread, set for the duration of `Hub::run_loop`.
+    /// The hub running on this OS thread, set for the duration of `Hub::enter`.
     static CURRENT_HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -274,18 +161,15 @@ pub(crate) fn wake_if_local(task: &Task) -> bool {
     .unwrap_or(false)
 }
 
-/// Cancels a green thread at its park points: raised by `check_cancel`, caught by the
-/// green thread's root, and reported by `join` as "cancelled".
-pub(crate) struct Cancelled;
-
-/// Keeps a hub from counting as idle while one of its green threads waits on I/O.
-pub(crate) struct IoWaitGuard<'a> {
+/// Keeps a hub from counting as idle while one of its green threads waits on something outside
+/// it (I/O readiness, a blocking-pool job).
+pub(crate) struct OutsideWait<'a> {
     hub: &'a Hub,
 }
 
-impl Drop for IoWaitGuard<'_> {
+impl Drop for OutsideWait<'_> {
     fn drop(&mut self) {
-        self.hub.io_waiters.set(self.hub.io_waiters.get() - 1);
+        self.hub.outside_waits.set(self.hub.outside_waits.get() - 1);
     }
 }
 
@@ -317,7 +201,8 @@ impl Hub {
             stacks: RefCell::new(stacks),
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
-            io_waiters: Cell::new(0),
+            outside_waits: Cell::new(0),
+            suspended_unwinding: Cell::new(0),
             sources: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             released_tokens: RefCell::new(Vec::new()),
@@ -398,12 +283,14 @@ impl Hub {
         }
     }
 
-    /// Registers a new green thread on this hub and makes it runnable.
+    /// Registers a new green thread on this hub and makes it runnable. `join` is completed as
+    /// "cancelled" should the hub ever have to give the green thread up.
     pub(crate) fn spawn_task(
         &self,
         task: Arc<Task>,
         stack_size: Option<usize>,
         body: impl FnOnce(&Task) + 'static,
+        join: Arc<dyn Abandon>,
     ) -> std::io::Result<()> {
         let stack = self.stacks.borrow_mut().take(stack_size)?;
         let running = RunningStack::of(&stack, &task);
@@ -417,7 +304,11 @@ impl Hub {
             })
             .expect("a green thread runs on its hub");
             // SAFETY: the slot holds the task's Arc until this coroutine has returned.
-            body(unsafe { &*task });
+            let task = unsafe { &*task };
+            // Nothing may unwind out of a coroutine into the hub: see the module doc.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(task))) {
+                abort_escaped_panic(task, payload);
+            }
         });
         let key = match self.free_slots.borrow_mut().pop() {
             Some(key) => key,
@@ -430,6 +321,7 @@ impl Hub {
         task.set_key(key);
         let cell = self.slot(key);
         *cell.task.borrow_mut() = Some(task);
+        *cell.join.borrow_mut() = Some(join);
         cell.running.set(running);
         // SAFETY: the slot was free, so no coroutine in it is running or borrowed (SlotCell).
         unsafe { *cell.coroutine.get() = Some(coroutine) };
@@ -440,9 +332,8 @@ impl Hub {
 
     fn slot(&self, key: u32) -> &SlotCell {
         let cell: *const SlotCell = &*self.slots.borrow()[key as usize];
-        // SAFETY: slot cells are boxed and only dropped in `abandon_stuck_tasks` and with the
-        // hub itself, never while a reference from here is in use; growing the table moves the
-        // boxes, not the cells.
+        // SAFETY: slot cells are boxed and only dropped with the hub itself, never while a
+        // reference from here is in use; growing the table moves the boxes, not the cells.
         unsafe { &*cell }
     }
 
@@ -462,28 +353,80 @@ impl Hub {
         self.yielder.set(yielder);
     }
 
-    /// Unwinds the running green thread if it was cancelled or its timeout scope expired.
-    /// Never during an unwind: a destructor that parks while its green thread is being
-    /// cancelled parks normally.
-    pub(crate) fn check_cancel(&self, task: &Task) {
-        if task.is_cancel_requested() && !std::thread::panicking() {
-            std::panic::resume_unwind(Box::new(Cancelled));
+    /// What must interrupt the running green thread's wait now: its cancellation or the expiry
+    /// of its innermost `timeout` scope, unless it is unwinding already.
+    pub(crate) fn pending_interrupt(&self) -> Option<Interrupt> {
+        let task = self.current_task_ref()?;
+        let cancelled = task.is_cancel_requested();
+        let scope = task.scope();
+        if !cancelled && scope == Scope::NONE {
+            return None;
         }
-        crate::timeout::check_expired(task.scope());
+        crate::interrupt::due(cancelled, scope).filter(|_| !self.is_unwinding(task))
     }
 
-    /// Parks the running green thread until woken (or spuriously). This is the primitive that
-    /// every blocking-looking call is built on.
-    pub(crate) fn park(&self) {
+    /// Unwinds the running green thread if it was cancelled or its scope expired.
+    fn check_interrupt(&self) {
+        if let Some(interrupt) = self.pending_interrupt() {
+            interrupt.raise();
+        }
+    }
+
+    /// Whether `task` (running, or just suspended) is in the middle of an unwind.
+    ///
+    /// std only says whether *this OS thread* is unwinding, which stays true for every green
+    /// thread of the hub while one of them is suspended mid-unwind (in a destructor that
+    /// parks). So each green thread counts the unwinds it is known to be in: those greenhub
+    /// raises and those the panic hook sees start (see `crate::interrupt`). When the OS thread
+    /// unwinds and no suspended green thread accounts for it, it must be this one. Not exact in
+    /// one corner: an unwind started with a bare `resume_unwind` while another green thread of
+    /// the hub is suspended mid-unwind is not seen.
+    fn is_unwinding(&self, task: &Task) -> bool {
+        if !std::thread::panicking() {
+            task.set_unwinding(0);
+            false
+        } else if task.unwinding() > 0 {
+            true
+        } else if self.suspended_unwinding.get() == 0 {
+            task.set_unwinding(1);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A panic or a greenhub interruption starts unwinding the running green thread.
+    pub(crate) fn unwind_started(&self) {
+        if let Some(task) = self.current_task_ref() {
+            task.set_unwinding(task.unwinding().saturating_add(1));
+        }
+    }
+
+    /// An unwind of the running green thread was caught.
+    pub(crate) fn unwind_caught(&self) {
+        if let Some(task) = self.current_task_ref() {
+            task.set_unwinding(task.unwinding().saturating_sub(1));
+        }
+    }
+
+    /// Parks the running green thread until woken (or spuriously), without looking at
+    /// cancellation or timeouts: for waits that checked them already, under their own lock.
+    pub(crate) fn park_raw(&self) {
         let (task, _) = self.current();
-        self.check_cancel(task);
         if task.take_notification_local() {
             return;
         }
         task.set_parked_local();
         self.suspend();
         task.finish_park_local();
-        self.check_cancel(task);
+    }
+
+    /// Parks the running green thread until woken (or spuriously), first unwinding if it was
+    /// cancelled or its timeout scope expired. The primitive every blocking-looking call is built
+    /// on: callers check their condition after it returns, and park again if they must.
+    pub(crate) fn park(&self) {
+        self.check_interrupt();
+        self.park_raw();
     }
 
     /// Arms a timer that wakes the running green thread at `deadline`.
@@ -493,13 +436,21 @@ impl Hub {
         TimerGuard { hub: self, id }
     }
 
-    /// Parks until woken or until `deadline`.
+    /// [`park`](Self::park), until woken or until `deadline`.
     pub(crate) fn park_until(&self, deadline: Instant) {
-        let _timer = self.timer(deadline);
-        self.park();
+        self.check_interrupt();
+        self.park_until_raw(deadline);
     }
 
-    /// Parks until `deadline`, ignoring wake-ups that come earlier.
+    /// [`park_raw`](Self::park_raw), until woken or until `deadline`.
+    pub(crate) fn park_until_raw(&self, deadline: Instant) {
+        let _timer = self.timer(deadline);
+        self.park_raw();
+    }
+
+    /// Parks until `deadline`, ignoring wake-ups that come earlier. A sleep has no result to
+    /// lose, so a scope that expired while it slept unwinds even if the green thread only got
+    /// to run after the sleep's own deadline.
     pub(crate) fn sleep_until(&self, deadline: Instant) {
         if Instant::now() >= deadline {
             return self.yield_now();
@@ -508,12 +459,21 @@ impl Hub {
         while Instant::now() < deadline {
             self.park();
         }
+        self.check_interrupt();
     }
 
-    /// Lets every other runnable green thread run once, then continues.
+    /// Lets every other runnable green thread run once, then continues. A cancellation point
+    /// on the way in and out.
     pub(crate) fn yield_now(&self) {
-        let (task, key) = self.current();
-        self.check_cancel(task);
+        self.check_interrupt();
+        self.yield_raw();
+        self.check_interrupt();
+    }
+
+    /// [`yield_now`](Self::yield_now) that is not a cancellation point: for the I/O budget, whose
+    /// operation has already happened and must return its result.
+    fn yield_raw(&self) {
+        let (_, key) = self.current();
         // Nothing else can run: return at once, except once per BATCH so that the loop still
         // gets to look at timers, remote wakes and I/O.
         let quick = self.quick_yields.get();
@@ -523,7 +483,6 @@ impl Hub {
         }
         self.run_queue.borrow_mut().push_back(key);
         self.suspend();
-        self.check_cancel(task);
     }
 
     // ----- I/O -----
@@ -547,23 +506,22 @@ impl Hub {
         Ok(token)
     }
 
-    /// Forgets a registration. `fd`, when given, is still open and is removed from the poller.
-    pub(crate) fn release_source(&self, token: usize, fd: Option<std::os::fd::RawFd>) {
-        if let Some(fd) = fd {
-            // Closing the descriptor removes it anyway; a failure here changes nothing.
-            let _ = self.poller.deregister(fd);
-        }
+    /// Forgets a registration whose descriptor was already removed from the poller; its token
+    /// is freed after the next poll, which is the last that could report it.
+    pub(crate) fn release_token(&self, token: usize) {
         self.released_tokens.borrow_mut().push(token);
     }
 
-    /// Counts the current green thread as waiting on I/O until the guard drops.
-    pub(crate) fn io_wait_begins(&self) -> IoWaitGuard<'_> {
-        self.io_waiters.set(self.io_waiters.get() + 1);
-        IoWaitGuard { hub: self }
+    /// Counts the current green thread as waiting on something outside the hub until the guard
+    /// drops.
+    pub(crate) fn wait_on_outside(&self) -> OutsideWait<'_> {
+        self.outside_waits.set(self.outside_waits.get() + 1);
+        OutsideWait { hub: self }
     }
 
     /// Called after each I/O operation that completed without parking: once the budget is
-    /// spent, the green thread yields so others on this hub get their turn.
+    /// spent, the green thread yields so others on this hub get their turn. Not a cancellation
+    /// point: the operation has happened, and its result goes back to the caller.
     pub(crate) fn spend_io_budget(&self) {
         if self.current.get().is_none() {
             return;
@@ -571,7 +529,7 @@ impl Hub {
         let left = self.io_budget.get().saturating_sub(1);
         self.io_budget.set(left);
         if left == 0 {
-            self.yield_now();
+            self.yield_raw();
         }
     }
 
@@ -618,6 +576,13 @@ impl Hub {
         let Some(coroutine) = coroutine.as_mut() else {
             return;
         };
+        // SAFETY: the slot holds the task's Arc for as long as its coroutine exists.
+        let header = unsafe { &*task };
+        if header.unwinding() > 0 {
+            // It was suspended mid-unwind; while it runs it no longer counts as suspended.
+            self.suspended_unwinding
+                .set(self.suspended_unwinding.get() - 1);
+        }
         self.current.set(Some(Current { key, task }));
         self.io_budget.set(IO_BUDGET);
         if self.runtime.blocking_threshold.is_some() {
@@ -643,16 +608,25 @@ impl Hub {
                 .unwrap_or_else(|e| e.into_inner()) = None;
         }
         self.current.set(None);
-        if let CoroutineResult::Return(()) = result {
-            // SAFETY: as above; the coroutine has finished and no reference to it remains.
-            let finished = unsafe { (*slot.coroutine.get()).take() }.expect("just resumed");
-            let task = slot.task.borrow_mut().take();
-            self.free_slots.borrow_mut().push(key);
-            self.live_tasks.set(self.live_tasks.get() - 1);
-            self.stacks.borrow_mut().give(finished.into_stack());
-            drop(task);
-            if self.main_key.get() == Some(key) {
-                self.main_done.set(true);
+        match result {
+            CoroutineResult::Yield(()) => {
+                if self.is_unwinding(header) {
+                    self.suspended_unwinding
+                        .set(self.suspended_unwinding.get() + 1);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                // SAFETY: as above; the coroutine has finished and no reference to it remains.
+                let finished = unsafe { (*slot.coroutine.get()).take() }.expect("just resumed");
+                let task = slot.task.borrow_mut().take();
+                let join = slot.join.borrow_mut().take();
+                self.free_slots.borrow_mut().push(key);
+                self.live_tasks.set(self.live_tasks.get() - 1);
+                self.stacks.borrow_mut().give(finished.into_stack());
+                drop((task, join));
+                if self.main_key.get() == Some(key) {
+                    self.main_done.set(true);
+                }
             }
         }
     }
@@ -673,29 +647,27 @@ impl Hub {
     }
 
     fn has_remote_work(&self) -> bool {
-        self.shared.flags().notified.load(Ordering::Relaxed)
+        self.shared.flags().handshake.is_notified()
     }
 
     fn drain_remote(&self) {
-        if !self.has_remote_work() || !self.shared.flags().notified.swap(false, Ordering::SeqCst) {
+        if !self.shared.flags().handshake.take_notification() {
             return;
         }
-        let work =
-            std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
-        for item in work {
+        for item in self.shared.take_remote() {
             match item {
                 Remote::Wake(task) => {
                     task.clear_remote_wake();
                     let key = task.key();
-                    if key != u32::MAX {
+                    if key != NO_KEY {
                         self.wake_local(key, Some(&task));
                     } else {
                         // Not registered yet (a spawn_on in flight): keep the token for later.
                         task.notify_local();
                     }
                 }
-                Remote::Spawn(start) => start(self),
-                Remote::ReleaseSource(token) => self.release_source(token, None),
+                Remote::Spawn(start) => start.start(self),
+                Remote::ReleaseSource(token) => self.release_token(token),
             }
         }
     }
@@ -718,13 +690,13 @@ impl Hub {
     fn locally_idle(&self) -> bool {
         self.run_queue.borrow().is_empty()
             && self.timers.borrow().is_empty()
-            && self.io_waiters.get() == 0
+            && self.outside_waits.get() == 0
     }
 
     fn poll_step(&self) {
         let runnable = !self.run_queue.borrow().is_empty();
         if runnable && self.io_registered.get() == 0 {
-            // Nothing to peek at: remote work is noticed through `notified` by drain_remote.
+            // Nothing to peek at: remote work is noticed through the handshake by drain_remote.
             return;
         }
         let mut timeout = if runnable {
@@ -741,25 +713,16 @@ impl Hub {
             timeout = Some(Duration::ZERO);
         }
         let sleeping = timeout != Some(Duration::ZERO);
-        let idle = sleeping && self.locally_idle();
-        let (flags, liveness) = (self.shared.flags(), &self.shared.liveness);
-        if sleeping {
-            flags.sleeping.store(true, Ordering::SeqCst);
-            if idle {
-                liveness.enter_idle(self.index());
-            }
-            if flags.notified.load(Ordering::SeqCst) || self.must_leave_loop() {
-                self.leave_sleep();
-                return;
-            }
-            if idle {
-                liveness.check_deadlock();
-            }
+        if sleeping && !self.prepare_to_sleep() {
+            return;
         }
         let releasable = std::mem::take(&mut *self.released_tokens.borrow_mut());
         let polled = self.poller.poll(&mut self.events.borrow_mut(), timeout);
         if let Err(err) = polled {
-            eprintln!("greenhub: hub {}: poll failed: {err}", self.index());
+            crate::sys::report(&format!(
+                "greenhub: hub {}: poll failed: {err}\n",
+                self.index()
+            ));
             std::thread::sleep(Duration::from_millis(10));
         }
         if sleeping {
@@ -774,17 +737,54 @@ impl Hub {
         }
     }
 
+    /// The hub is about to sleep in its poller: tells the other hubs (idleness, the sleep
+    /// handshake) and runs the runtime-wide checks an idle hub owes. Returns false when it must
+    /// not sleep after all (remote work came in, or the loop has something to do first).
+    fn prepare_to_sleep(&self) -> bool {
+        let liveness = &self.shared.liveness;
+        let idle = self.locally_idle();
+        if idle {
+            liveness.enter_idle(self.index());
+        }
+        if !self.shared.flags().handshake.begin_sleep() || self.must_leave_loop() {
+            self.leave_sleep();
+            return false;
+        }
+        if idle {
+            if self.shutting_down.get() {
+                if liveness.check_quiet() {
+                    self.wake_all_hubs();
+                    self.leave_sleep();
+                    return false;
+                }
+            } else {
+                liveness.check_deadlock();
+            }
+        }
+        true
+    }
+
     fn leave_sleep(&self) {
-        self.shared.flags().sleeping.store(false, Ordering::SeqCst);
+        self.shared.flags().handshake.end_sleep();
         self.shared.liveness.leave_idle(self.index());
     }
 
-    /// Whether the loop has something to do before sleeping: shutdown or a deadlock verdict.
+    fn wake_all_hubs(&self) {
+        for hub in &self.runtime.hubs {
+            hub.wake_up();
+        }
+    }
+
+    /// Whether the loop has something to do before sleeping: shutdown, a deadlock verdict, or
+    /// a quiet runtime to stop.
     fn must_leave_loop(&self) -> bool {
         let liveness = &self.shared.liveness;
-        (liveness.shutdown.load(Ordering::SeqCst) && !self.shutting_down.get())
-            || (self.index() == 0 && liveness.deadlock.load(Ordering::SeqCst))
-            || (self.shutting_down.get() && self.locally_idle())
+        if self.shutting_down.get() {
+            liveness.is_quiet()
+        } else {
+            liveness.shutdown.load(Ordering::SeqCst)
+                || (self.index() == 0 && liveness.deadlock.load(Ordering::SeqCst))
+        }
     }
 
     /// Cancels every green thread on this hub (and every one spawned from now on).
@@ -801,9 +801,16 @@ impl Hub {
         }
     }
 
-    /// Runs green threads until the runtime shuts down and this hub's green threads are done.
+    /// Runs green threads until the runtime shuts down and has gone quiet. If the loop itself
+    /// panics, the hub fails: see [`fail`](Self::fail).
+    pub(crate) fn run(&self) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.run_loop())) {
+            self.fail(payload);
+        }
+    }
+
     // ANCHOR: run_loop
-    pub(crate) fn run_loop(&self) {
+    fn run_loop(&self) {
         let liveness = self.shared.liveness.clone();
         loop {
             self.run_batch();
@@ -813,18 +820,14 @@ impl Hub {
                     || (self.index() == 0 && liveness.deadlock.load(Ordering::SeqCst));
                 if main_over && self.index() == 0 {
                     liveness.shutdown.store(true, Ordering::SeqCst);
-                    for hub in &self.runtime.hubs[1..] {
-                        hub.wake_up();
-                    }
+                    self.wake_all_hubs();
                 }
                 if liveness.shutdown.load(Ordering::SeqCst) {
                     self.begin_shutdown();
                     continue;
                 }
-            } else if self.live_tasks.get() == 0 {
-                return;
-            } else if self.locally_idle() && !self.shared.flags().notified.load(Ordering::SeqCst) {
-                self.abandon_stuck_tasks();
+            } else if liveness.is_quiet() {
+                self.stop();
                 return;
             }
             self.poll_step();
@@ -833,27 +836,146 @@ impl Hub {
     }
     // ANCHOR_END: run_loop
 
-    /// Green threads still parked after cancellation, with no timer or I/O that could ever wake
-    /// them (a destructor that waits forever). Their stacks are leaked rather than unwound from
-    /// outside, which could run their destructors' parks with no hub to return to.
-    fn abandon_stuck_tasks(&self) {
+    /// The runtime is quiet: give up what still waits and close the remote queue for good.
+    fn stop(&self) {
+        // Only threads outside the runtime can have queued this since it went quiet; a spawn
+        // dropped here reports "cancelled" to its joiner.
+        drop(self.shared.close_remote());
+        self.abandon_all();
+    }
+
+    /// The hub loop panicked: the hub stops for good, gives up its green threads and shuts the
+    /// runtime down; `run` reports the failure once every other hub has stopped.
+    fn fail(&self, payload: Box<dyn Any + Send>) {
+        let message = crate::join::panic_message(&*payload).to_string();
+        // Dropping a payload runs arbitrary code that may panic again; leak it instead.
+        std::mem::forget(payload);
+        let liveness = &self.shared.liveness;
+        liveness.record_failure(self.index(), message);
+        self.shutting_down.set(true);
+        drop(self.shared.close_remote());
+        self.shared.flags().handshake.take_notification();
+        self.current.set(None);
+        stack::set_running(RunningStack::NONE);
+        self.abandon_all();
+        // Idle for good: its queue is closed, so nothing makes it leave the idle state again.
+        liveness.enter_idle(self.index());
+        self.wake_all_hubs();
+        if liveness.check_quiet() {
+            self.wake_all_hubs();
+        }
+    }
+
+    /// Gives up every green thread still on this hub: each one's join completes as "cancelled"
+    /// and its stack is leaked rather than unwound from outside, which could run its
+    /// destructors' parks with no hub to return to.
+    fn abandon_all(&self) {
         let mut names = Vec::new();
         for cell in self.slots.borrow().iter() {
-            if let Some(task) = cell.task.borrow_mut().take() {
-                names.push(task.name().unwrap_or("<unnamed>").to_string());
-            }
-            // SAFETY: the hub loop is between resumes, so no coroutine is running.
+            let Some(task) = cell.task.borrow_mut().take() else {
+                continue;
+            };
+            names.push(task.name().unwrap_or("<unnamed>").to_string());
+            // SAFETY: the hub loop is not running a coroutine (it returned or unwound), so no
+            // reference into any coroutine cell is live.
             if let Some(coroutine) = unsafe { (*cell.coroutine.get()).take() } {
                 std::mem::forget(coroutine);
             }
+            if let Some(join) = cell.join.borrow_mut().take() {
+                join.abandon();
+            }
+            // The header stays allocated: the leaked stack may still point at it.
+            std::mem::forget(task);
         }
-        eprintln!(
-            "greenhub: hub {}: {} green thread(s) still waiting at shutdown after being \
-             cancelled ({}); their stacks are leaked",
-            self.index(),
-            names.len(),
-            names.join(", ")
-        );
         self.live_tasks.set(0);
+        if !names.is_empty() {
+            crate::sys::report(&format!(
+                "greenhub: hub {}: {} green thread(s) still waiting when the runtime stopped \
+                 ({}); their joins report \"cancelled\" and their stacks are leaked\n",
+                self.index(),
+                names.len(),
+                names.join(", ")
+            ));
+        }
+    }
+}
+
+impl Drop for Hub {
+    /// Normally every green thread has finished or been given up by now; should the hub be
+    /// dropped any other way, never let a suspended coroutine unwind here.
+    fn drop(&mut self) {
+        if self.live_tasks.get() > 0 {
+            self.abandon_all();
+        }
+    }
+}
+
+/// A panic escaped a green thread's root: report it with the green thread's name and abort, as
+/// std does when a thread's result panics on drop. Writes without allocating a panic of its own.
+fn abort_escaped_panic(task: &Task, payload: Box<dyn Any + Send>) -> ! {
+    crate::sys::report(&format!(
+        "greenhub: a panic escaped green thread '{}' (id {}) after it finished (its result or \
+         panic payload panicked while being dropped or reported): {}\nfatal runtime error: \
+         green thread result panicked on drop, aborting\n",
+        task.name().unwrap_or("<unnamed>"),
+        task.id(),
+        crate::join::panic_message(&*payload)
+    ));
+    std::mem::forget(payload);
+    std::process::abort()
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::remote::RemoteSpawn;
+    use std::time::Duration;
+
+    /// Stands in for a bug in the hub loop: the hub panics while it starts this "green thread".
+    struct BreaksTheHub;
+
+    impl RemoteSpawn for BreaksTheHub {
+        fn start(self: Box<Self>, _hub: &Hub) {
+            panic!("injected failure of the hub loop");
+        }
+    }
+
+    /// A hub whose own loop panics stops the whole runtime with an error naming it, and no join
+    /// of one of its green threads hangs: from a green thread of another hub or from an OS thread.
+    #[test]
+    fn a_hub_whose_loop_panics_stops_the_runtime_and_leaves_no_join_hanging() {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let run = std::thread::spawn(move || {
+            let rt = crate::Runtime::builder().hubs(2).build().unwrap();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.run(move || {
+                    let joined_here =
+                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
+                    let joined_elsewhere =
+                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
+                    handle_tx.send(joined_elsewhere).unwrap();
+                    crate::sleep(Duration::from_millis(5));
+                    with_hub(|hub| {
+                        hub.runtime.hubs[1].push_remote(Remote::Spawn(Box::new(BreaksTheHub)))
+                    });
+                    // Given up by the failed hub, or this green thread is cancelled by the
+                    // shutdown first: either way the join does not hang.
+                    let _ = joined_here.join();
+                })
+            }))
+        });
+        let joined_elsewhere = handle_rx.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done_tx.send(joined_elsewhere.join()).unwrap());
+        let joined = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a join from an OS thread hung");
+        assert!(joined.unwrap_err().is_cancelled());
+        let payload = run.join().unwrap().expect_err("run reports the failed hub");
+        let message = crate::join::panic_message(&*payload).to_string();
+        assert!(
+            message.contains("hub 1 stopped") && message.contains("injected failure"),
+            "{message}"
+        );
     }
 }

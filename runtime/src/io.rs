@@ -1,6 +1,7 @@
 //! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
 
 use crate::source::{Direction, Source};
+use crate::sys::os_result;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -69,11 +70,13 @@ fn read_ready_stdin(buf: &mut [u8]) -> io::Result<usize> {
         events: libc::POLLIN,
         revents: 0,
     };
-    crate::sys::syscall!(poll(&mut pollfd, 1, 0))?;
+    // SAFETY: `pollfd` is one valid pollfd for the duration of the call.
+    os_result(unsafe { libc::poll(&mut pollfd, 1, 0) })?;
     if pollfd.revents == 0 {
         return Err(io::ErrorKind::WouldBlock.into());
     }
-    let n = crate::sys::syscall!(read(0, buf.as_mut_ptr().cast(), buf.len()))?;
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which we borrow mutably.
+    let n = os_result(unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) })?;
     Ok(n as usize)
 }
 

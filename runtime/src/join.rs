@@ -1,110 +1,46 @@
 //! Join handles: how a green thread's result (or panic, or cancellation) reaches whoever waits.
 
-use crate::hub::Cancelled;
+use crate::hub::Abandon;
+use crate::interrupt::Cancelled;
 use crate::task::{Task, Unparker};
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-const COMPLETE: u8 = 1;
-const WAITING: u8 = 2;
-const DETACHED: u8 = 4;
+/// Where a green thread leaves its value, panic or cancellation for its `JoinHandle`.
+pub(crate) type Packet<T> = crate::join_packet::Packet<Result<T, JoinError>, Unparker>;
 
-/// Where a finished green thread leaves its outcome.
-///
-/// # Invariant
-/// `result` is written only by the green thread before it sets `COMPLETE`, and read only by the
-/// one side that owns it afterwards: the `JoinHandle` if it still exists when `COMPLETE` is set,
-/// otherwise the finishing green thread itself (after seeing `DETACHED`). `waiter` is written only
-/// by the joiner before it sets `WAITING`, and taken only by the finishing green thread after it
-/// saw `WAITING`, or by the packet's destructor.
-pub(crate) struct Packet<T> {
-    state: AtomicU8,
-    result: UnsafeCell<Option<Result<T, JoinError>>>,
-    waiter: UnsafeCell<Option<Unparker>>,
+/// Called once, by the green thread, as the last thing it does.
+pub(crate) fn complete<T>(packet: &Packet<T>, outcome: Result<T, JoinError>, task: &Task) {
+    if let Some(unjoined) = packet.complete(outcome) {
+        report_unjoined(Some(unjoined), task);
+    }
 }
 
-// SAFETY: access to the cells follows the state protocol above, so no two threads touch a cell
-// at once; `T` crosses threads only when `T: Send`.
-unsafe impl<T: Send> Send for Packet<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Packet<T> {}
-
-impl<T> Packet<T> {
-    pub(crate) fn new() -> Packet<T> {
-        Packet {
-            state: AtomicU8::new(0),
-            result: UnsafeCell::new(None),
-            waiter: UnsafeCell::new(None),
-        }
-    }
-
-    /// Called once, by the green thread, as the last thing it does.
-    pub(crate) fn complete(&self, outcome: Result<T, JoinError>, task: &Task) {
-        // SAFETY: before COMPLETE is set only this green thread touches `result`.
-        unsafe { *self.result.get() = Some(outcome) };
-        let previous = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
-        if previous & WAITING != 0 {
-            // SAFETY: the joiner wrote `waiter` before setting WAITING and never touches it again.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
-            }
-        }
-        if previous & DETACHED != 0 {
-            // SAFETY: the handle is gone, so the outcome is ours to drop (on this, its own hub).
-            let outcome = unsafe { (*self.result.get()).take() };
-            report_unjoined(outcome, task);
-        }
-    }
-
-    fn is_complete(&self) -> bool {
-        self.state.load(Ordering::Acquire) & COMPLETE != 0
-    }
-
-    /// Takes the outcome once `COMPLETE` has been observed by the handle's owner; `None` when
-    /// it was already taken by `join`.
-    fn take(&self) -> Option<Result<T, JoinError>> {
-        // SAFETY: COMPLETE is set and the handle (our caller) still exists, so the outcome
-        // belongs to it alone.
-        unsafe { (*self.result.get()).take() }
-    }
-
-    /// Waits for the outcome, parking the current green thread (or OS thread).
-    pub(crate) fn wait(&self) -> Result<T, JoinError> {
+impl<T> Abandon for Packet<T> {
+    fn abandon(&self) {
         if !self.is_complete() {
-            // SAFETY: only the joiner writes `waiter`, and only before setting WAITING.
-            unsafe { *self.waiter.get() = Some(Unparker::current()) };
-            let previous = self.state.fetch_or(WAITING, Ordering::AcqRel);
-            while previous & COMPLETE == 0 && !self.is_complete() {
-                crate::park();
-            }
-        }
-        self.take().expect("a green thread's outcome is taken once")
-    }
-
-    /// The handle is dropped without joining.
-    fn detach(&self, task: &Task) {
-        let previous = self.state.fetch_or(DETACHED, Ordering::AcqRel);
-        if previous & COMPLETE != 0 {
-            report_unjoined(self.take(), task);
+            // A detached "cancelled" outcome holds nothing that needs reporting.
+            drop(self.complete(Err(JoinError::cancelled())));
         }
     }
 }
 
+/// Reports a panic nobody will join, then drops the outcome (whose destructor may panic in
+/// turn: in a green thread's root that aborts, as std does for a thread result).
 fn report_unjoined<T>(outcome: Option<Result<T, JoinError>>, task: &Task) {
     if let Some(Err(JoinError {
         repr: Repr::Panicked(payload),
-    })) = outcome
+    })) = &outcome
     {
-        eprintln!(
-            "greenhub: green thread '{}' (id {}) panicked and nobody joined it: {}",
+        crate::sys::report(&format!(
+            "greenhub: green thread '{}' (id {}) panicked and nobody joined it: {}\n",
             task.name().unwrap_or("<unnamed>"),
             task.id(),
-            panic_message(&*payload)
-        );
+            panic_message(&**payload)
+        ));
     }
+    drop(outcome);
 }
 
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
@@ -119,15 +55,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
 
 /// Turns what a green thread's root caught into the outcome its joiner sees.
 pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinError> {
-    result.map_err(|payload| {
-        if payload.is::<Cancelled>() {
-            JoinError::cancelled()
-        } else {
-            JoinError {
-                repr: Repr::Panicked(payload),
-            }
-        }
-    })
+    result.map_err(JoinError::from_payload)
 }
 
 /// Owns the right to join a green thread: to wait for its value, learn that it panicked or was
@@ -135,6 +63,14 @@ pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinErr
 ///
 /// Dropping a `JoinHandle` detaches the green thread: it keeps running, and if it panics the
 /// panic is printed to stderr with its name, since nobody else will see it.
+///
+/// A handle moves to (or is shared with) another thread only when its value could, as with
+/// std's handles; a green thread whose value is not `Send` is joined on its own hub:
+///
+/// ```compile_fail
+/// fn moved_to_another_thread<S: Send>(_: S) {}
+/// greenhub::run(|| moved_to_another_thread(greenhub::spawn(|| std::rc::Rc::new(1))));
+/// ```
 ///
 /// # Examples
 ///
@@ -192,8 +128,9 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn join(mut self) -> Result<T, JoinError> {
-        // If the wait unwinds (the joiner was cancelled), `drop` detaches as usual.
-        let outcome = self.packet.wait();
+        // If the wait unwinds (the joiner was cancelled), `drop` detaches as usual. A join
+        // that finds the outcome there returns it, even if the joiner was cancelled meanwhile.
+        let outcome = self.packet.wait(Unparker::current(), crate::park);
         if let Some(task) = self.task.take() {
             recycle(task);
         }
@@ -261,7 +198,7 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
-            self.packet.detach(task);
+            report_unjoined(self.packet.detach(), task);
         }
     }
 }
@@ -309,6 +246,17 @@ impl JoinError {
     pub(crate) fn cancelled() -> JoinError {
         JoinError {
             repr: Repr::Cancelled,
+        }
+    }
+
+    /// What an unwind with `payload` means to a joiner: cancellation, or a panic.
+    pub(crate) fn from_payload(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        if payload.is::<Cancelled>() {
+            JoinError::cancelled()
+        } else {
+            JoinError {
+                repr: Repr::Panicked(payload),
+            }
         }
     }
 

@@ -44,13 +44,19 @@
 
 mod blocking;
 mod hub;
+mod interrupt;
 pub mod io;
 mod join;
+mod join_packet;
+mod liveness;
+mod loom;
 mod monitor;
 pub mod net;
 mod park;
 mod pool;
 mod reactor;
+mod readiness;
+mod remote;
 mod runtime;
 mod server;
 pub mod signal;
@@ -62,6 +68,7 @@ mod sys;
 mod task;
 mod timeout;
 mod timer;
+mod wake_flags;
 
 pub(crate) use hub::Hub;
 

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 /// it and returns at once. Callers loop on their own condition. Outside a hub this *is*
 /// `std::thread::park`.
 ///
-/// A green thread cancelled with [`JoinHandle::cancel`](crate::JoinHandle::cancel) unwinds here.
+/// A green thread cancelled with [`JoinHandle::cancel`](crate::JoinHandle::cancel) (or whose
+/// [`timeout`](crate::timeout) expired) unwinds here, on the way in; a cancel that arrives while
+/// it is parked wakes it, and the next `park` unwinds.
 ///
 /// # Examples
 ///
@@ -38,13 +40,32 @@ pub fn park() {
     }
 }
 
-/// `std::thread::park` (with a deadline), cut short by a `timeout` scope.
+/// `std::thread::park` (with a deadline), cut short by a `timeout` scope: an expired scope
+/// unwinds before parking; one that expires meanwhile ends the park, and the caller's next wait
+/// unwinds.
 fn park_os_thread(deadline: Option<Instant>) {
-    match crate::timeout::os_deadline(deadline) {
+    crate::interrupt::check();
+    park_os_thread_raw(deadline);
+}
+
+/// Parks the current green thread (or OS thread) until woken or `deadline`, without checking for
+/// cancellation or an expired scope: for waits that checked under their own lock.
+pub(crate) fn park_raw(deadline: Option<Instant>) {
+    let parked = with_hub(|hub| match deadline {
+        Some(deadline) => hub.park_until_raw(deadline),
+        None => hub.park_raw(),
+    });
+    if parked.is_none() {
+        park_os_thread_raw(deadline);
+    }
+}
+
+/// `park_os_thread` that is not a cancellation point (the caller checked already).
+pub(crate) fn park_os_thread_raw(deadline: Option<Instant>) {
+    match crate::interrupt::os_deadline(deadline) {
         Some(until) => std::thread::park_timeout(until.saturating_duration_since(Instant::now())),
         None => std::thread::park(),
     }
-    crate::timeout::check_os_expired();
 }
 
 /// Like [`park`], but returns after at most `timeout`.
@@ -110,12 +131,14 @@ pub fn sleep(duration: Duration) {
 /// ```
 pub fn sleep_until(deadline: Instant) {
     if with_hub(|hub| hub.sleep_until(deadline)).is_none() {
-        let until = crate::timeout::os_deadline(Some(deadline)).unwrap_or(deadline);
+        crate::interrupt::check();
+        let until = crate::interrupt::os_deadline(Some(deadline)).unwrap_or(deadline);
         let now = Instant::now();
         if until > now {
             std::thread::sleep(until - now);
         }
-        crate::timeout::check_os_expired();
+        // A scope that ended the sleep early unwinds here: nothing happened that could be lost.
+        crate::interrupt::check();
     }
 }
 

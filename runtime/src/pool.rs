@@ -54,19 +54,14 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        std::mem::forget(self.slots.acquire());
-        let slots = self.slots.clone();
+        // The slot and the membership move into the closure, so they come back however the
+        // green thread ends, and also when it never runs (cancelled before it started, the
+        // runtime shutting down, no stack to run on).
+        let slot = self.slots.acquire_owned();
         let membership = self.members.enter();
         let id = membership.id();
         let handle = crate::spawn(move || {
-            // The slot comes back however the green thread ends.
-            struct Release(Arc<Semaphore>);
-            impl Drop for Release {
-                fn drop(&mut self) {
-                    self.0.release();
-                }
-            }
-            let _release = Release(slots);
+            let _slot = slot;
             let _membership = membership;
             f()
         });

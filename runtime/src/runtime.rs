@@ -1,7 +1,8 @@
 //! The runtime: N hubs on N OS threads, started by `run` and torn down when its closure returns.
 
-use crate::hub::{HubShared, Liveness};
+use crate::liveness::Liveness;
 use crate::reactor::Poller;
+use crate::remote::HubShared;
 use crate::spawn::spawn_here;
 use crate::stack::{self, DEFAULT_STACK_SIZE};
 use crate::Hub;
@@ -117,7 +118,7 @@ impl RuntimeBuilder {
 fn start_hub(shared: Arc<RuntimeShared>, index: usize, poller: Poller) {
     let _alt_stack = stack::ensure_alt_stack();
     let hub = Hub::new(shared.hubs[index].clone(), shared.clone(), poller);
-    hub.enter(|| hub.run_loop());
+    hub.enter(|| hub.run());
 }
 
 impl Runtime {
@@ -130,13 +131,17 @@ impl Runtime {
     /// on threads of their own, and returns its value.
     ///
     /// When `f` returns, every green thread still alive on any hub is cancelled: it unwinds at
-    /// its park point and its destructors run. Then the hub threads are joined and `run`
-    /// returns. A green thread whose destructor waits on something that can never happen is
-    /// reported on stderr and its stack is leaked rather than holding up the exit.
+    /// its park point and its destructors run, and they may still wait for each other, across
+    /// hubs too. Once every hub is idle at the same time (nothing runnable, no timer, no I/O or
+    /// blocking-pool wait anywhere), whatever still waits can never be woken by the runtime: it
+    /// is reported on stderr, its join reports "cancelled" and its stack is leaked rather than
+    /// holding up the exit. Then the hub threads are joined and `run` returns.
     ///
     /// # Panics
     ///
     /// - When `f` panics: after shutdown, the panic continues in the caller.
+    /// - When a hub's own loop panicked (a bug in greenhub): that hub stopped, the runtime was
+    ///   shut down as above, and `run` reports which hub failed and why.
     /// - When the main green thread parks and nothing can ever wake it (no runnable green
     ///   thread, timer, I/O interest, blocking-pool work or live [`GreenThread`] handle in the
     ///   whole runtime): the program would block forever, so `run` says so instead of hanging.
@@ -160,6 +165,7 @@ impl Runtime {
             "greenhub::run cannot be called from inside a green thread; use greenhub::spawn"
         );
         stack::install_overflow_handler();
+        crate::interrupt::install_panic_hook();
         let pollers: Vec<Poller> = (0..self.hubs)
             .map(|_| Poller::new())
             .collect::<io::Result<_>>()
@@ -169,7 +175,12 @@ impl Runtime {
             .iter()
             .enumerate()
             .map(|(index, poller)| {
-                Arc::new(HubShared::new(index, poller.waker(), liveness.clone()))
+                Arc::new(HubShared::new(
+                    index,
+                    poller.waker(),
+                    poller.registrar(),
+                    liveness.clone(),
+                ))
             })
             .collect();
         let shared = Arc::new(RuntimeShared {
@@ -205,7 +216,7 @@ impl Runtime {
             let main = spawn_here(&hub, Some("main".into()), None, f)
                 .unwrap_or_else(|err| panic!("greenhub::run: {err}"));
             hub.set_main(main.key());
-            hub.run_loop();
+            hub.run();
             main
         });
         drop(hub);
@@ -217,13 +228,25 @@ impl Runtime {
                 std::panic::resume_unwind(payload);
             }
         }
-        match main.join() {
-            Ok(value) => value,
-            Err(err) if err.is_cancelled() && liveness.deadlock.load(Ordering::SeqCst) => panic!(
+        if let Some((hub, message)) = liveness.failure() {
+            panic!(
+                "greenhub::run: hub {hub} stopped because its loop panicked ({message}); every \
+                 green thread was cancelled and the runtime shut down"
+            );
+        }
+        let outcome = main.join();
+        if liveness.deadlock.load(Ordering::SeqCst) {
+            // The main green thread was cancelled out of a wait nothing could end; whatever it
+            // returned after that (a `park` ends at the cancel's wake) is not a result.
+            drop(outcome);
+            panic!(
                 "greenhub::run: the main green thread is parked and nothing can ever wake it (no \
                  runnable green thread, timer, I/O interest, blocking work or GreenThread handle \
                  anywhere in the runtime): this program would block forever"
-            ),
+            );
+        }
+        match outcome {
+            Ok(value) => value,
             Err(err) => match err.try_into_panic() {
                 Ok(payload) => std::panic::resume_unwind(payload),
                 Err(err) => panic!("greenhub::run: the main green thread ended: {err}"),

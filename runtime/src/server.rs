@@ -2,6 +2,7 @@
 //! in a green thread of its own for each connection.
 
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
+use crate::sync::semaphore::OwnedPermit;
 use crate::sync::task_set::TaskSet;
 use crate::sync::{Event, Semaphore};
 use std::io;
@@ -188,10 +189,9 @@ impl Shared {
     fn accept_loop(&self, listener: TcpListener, local_only: bool) {
         let mut backoff = MIN_BACKOFF;
         loop {
-            if let Some(slots) = &self.slots {
-                // Full: stop accepting until a handler ends.
-                std::mem::forget(slots.acquire());
-            }
+            // Full: stop accepting until a handler ends. The slot moves into the handler's
+            // closure, and comes back when that is dropped, whether it ran or not.
+            let slot = self.slots.as_ref().map(Semaphore::acquire_owned);
             let accepted = listener.accept();
             let (stream, peer) = match accepted {
                 Ok(connection) => {
@@ -199,9 +199,7 @@ impl Shared {
                     connection
                 }
                 Err(err) => {
-                    if let Some(slots) = &self.slots {
-                        slots.release();
-                    }
+                    drop(slot);
                     match err.kind() {
                         io::ErrorKind::NotConnected => return, // stopped
                         io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
@@ -218,17 +216,29 @@ impl Shared {
                     continue;
                 }
             };
-            self.start_handler(stream, peer, local_only);
+            if let Err(err) = self.start_handler(stream, peer, slot, local_only) {
+                // No stack for a handler (out of memory maps): the connection is dropped and
+                // its slot given back; back off as for any other lack of resources.
+                log::warn!("greenhub StreamServer: cannot start a handler ({err}); retrying in {backoff:?}");
+                crate::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 
-    fn start_handler(&self, stream: TcpStream, peer: SocketAddr, local_only: bool) {
+    fn start_handler(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: Option<OwnedPermit>,
+        local_only: bool,
+    ) -> io::Result<()> {
         let membership = self.connections.enter();
         let id = membership.id();
-        let (handler, slot) = (self.handler.clone(), self.slots.clone());
+        let handler = self.handler.clone();
         let serve = move || {
             let _membership = membership;
-            let _slot = SlotBack(slot);
+            let _slot = slot;
             let closer = stream.try_clone();
             handler(stream, peer);
             // The handler is done with the connection, even if it kept a clone somewhere.
@@ -240,20 +250,10 @@ impl Shared {
             let hub = self.next_hub.fetch_add(1, Ordering::Relaxed) % self.spread;
             crate::spawn_on(hub, serve)
         } else {
-            crate::spawn(serve)
+            crate::Builder::new().spawn(serve)?
         };
         self.connections.watch(id, &handle);
-    }
-}
-
-/// Gives a connection slot back when its handler ends, however it ends.
-struct SlotBack(Option<Arc<Semaphore>>);
-
-impl Drop for SlotBack {
-    fn drop(&mut self) {
-        if let Some(slots) = &self.0 {
-            slots.release();
-        }
+        Ok(())
     }
 }
 
@@ -301,5 +301,34 @@ impl std::fmt::Debug for ServerHandle {
             .field("local_addr", &self.local_addr)
             .field("connections", &self.connections())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Finding 8 of the soundness review: the slot was taken with `forget` and the guard that
+    /// gives it back was built inside the handler's closure, so a handler cancelled before it
+    /// started (or never started) kept its slot forever.
+    #[test]
+    fn a_handler_that_never_runs_gives_its_slot_back() {
+        crate::run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (stream, peer) = listener.accept().unwrap();
+            let shared = Shared {
+                handler: Arc::new(|_, _| ()),
+                slots: Some(Arc::new(Semaphore::new(1))),
+                connections: Arc::default(),
+                spread: 0,
+                next_hub: AtomicUsize::new(0),
+            };
+            let slot = shared.slots.as_ref().map(Semaphore::acquire_owned);
+            shared.start_handler(stream, peer, slot, true).unwrap();
+            assert_eq!(shared.connections.cancel_all(), 1); // before it ever ran
+            assert!(shared.connections.wait_idle(None));
+            assert_eq!(shared.slots.as_ref().unwrap().available(), 1);
+        });
     }
 }

@@ -41,8 +41,11 @@ impl AsRawFd for PipeEnd {
 /// # .unwrap();
 /// ```
 pub struct Signals {
-    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    // Fields drop in declaration order: the descriptor must leave the poller (`readiness`)
+    // before signal-hook closes it (`delivery`), or the removal would hit a closed (or reused)
+    // descriptor number and leave a stale registration behind.
     readiness: Source<PipeEnd>,
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
 }
 
 impl Signals {
@@ -59,8 +62,8 @@ impl Signals {
         let fd = read.as_raw_fd();
         let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, signals)?;
         Ok(Signals {
-            delivery,
             readiness: Source::new(PipeEnd(fd)),
+            delivery,
         })
     }
 

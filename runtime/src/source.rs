@@ -17,11 +17,14 @@
 //! registered: an edge that arrives in between is remembered rather than lost. Outside any hub
 //! the same loop blocks the calling thread in poll(2).
 
-use crate::hub::{with_hub, Hub, HubShared};
+use crate::hub::{with_hub, Hub};
+use crate::readiness::Readiness;
+use crate::remote::{HubShared, Remote};
+use crate::sys::os_result;
 use crate::task::Unparker;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,19 +43,13 @@ pub(crate) const IO_BUDGET: u32 = 128;
 /// polls the descriptor.
 pub(crate) struct IoState {
     fd: RawFd,
-    /// Per direction (read, write): bit 0 says "may be ready, try the call"; bit 1 says "closed"
-    /// (the peer hung up or the socket failed), after which calls never block again, so
-    /// readiness is never cleared; the bits above count readiness events, so that clearing
-    /// bit 0 after a failed or short call cannot erase an event that arrived meanwhile (the
-    /// clear is a compare-exchange on the value seen before the call).
-    readiness: [AtomicU32; 2],
+    /// Per direction (read, write): "may be ready", "closed for good" (the peer hung up), and a
+    /// tick count so that clearing readiness after a failed call cannot erase an event that
+    /// arrived meanwhile (see `crate::readiness`).
+    readiness: [Readiness; 2],
     inner: Mutex<Waiters>,
     closed: AtomicBool,
 }
-
-const READY: u32 = 1;
-const CLOSED: u32 = 2;
-const TICK_SHIFT: u32 = 2;
 
 #[derive(Default)]
 struct Waiters {
@@ -76,43 +73,18 @@ impl IoState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn readiness(&self, direction: Direction) -> &AtomicU32 {
+    fn readiness(&self, direction: Direction) -> &Readiness {
         &self.readiness[direction as usize]
-    }
-
-    /// Records a readiness event: bumps the count and sets "may be ready" (and "closed").
-    fn mark_ready(&self, direction: Direction, closed: bool) {
-        let closed = if closed { CLOSED } else { 0 };
-        let update = |value: u32| {
-            let tick = (value >> TICK_SHIFT).wrapping_add(1);
-            Some((tick << TICK_SHIFT) | (value & CLOSED) | closed | READY)
-        };
-        let _ = self
-            .readiness(direction)
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, update);
-    }
-
-    /// Clears "may be ready" unless an event arrived since `observed` was read, or the
-    /// direction is closed for good.
-    fn clear_ready(&self, direction: Direction, observed: u32) {
-        if observed & READY != 0 && observed & CLOSED == 0 {
-            let _ = self.readiness(direction).compare_exchange(
-                observed,
-                observed & !READY,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
-        }
     }
 
     /// Called by the polling hub for each event: records readiness and wakes the waiters of
     /// each ready direction.
     pub(crate) fn dispatch(&self, event: &crate::reactor::Event) {
         if event.readable {
-            self.mark_ready(Direction::Read, event.read_closed);
+            self.readiness(Direction::Read).mark(event.read_closed);
         }
         if event.writable {
-            self.mark_ready(Direction::Write, event.write_closed);
+            self.readiness(Direction::Write).mark(event.write_closed);
         }
         let mut waiters = self.lock();
         // Waking under the lock needs no list of its own; a wake only queues the green thread.
@@ -158,15 +130,21 @@ impl IoState {
         let me = Unparker::current();
         {
             let mut waiters = self.lock();
-            let registered_here_or_alive = waiters
+            let registered_with_a_live_hub = waiters
                 .registration
                 .as_ref()
                 .is_some_and(|(owner, _)| !owner.liveness.shutdown.load(Ordering::SeqCst));
-            if !registered_here_or_alive {
+            if !registered_with_a_live_hub {
+                if let Some((stale, _)) = waiters.registration.take() {
+                    // Left over from a runtime that has stopped: its poller must not keep the
+                    // descriptor (a new registration here would fail with EEXIST on the same
+                    // poller, and a stale one reports events under a token nobody owns).
+                    let _ = stale.registrar.deregister(self.fd);
+                }
                 let token = hub.register_source(self.clone())?;
                 waiters.registration = Some((hub.shared.clone(), token));
             }
-            if self.readiness(direction).load(Ordering::Acquire) & READY != 0 {
+            if self.readiness(direction).observe().is_ready() {
                 return Ok(());
             }
             waiters.list(direction).push(me.clone());
@@ -176,7 +154,7 @@ impl IoState {
             direction,
             me,
         };
-        let _waiting = hub.io_wait_begins();
+        let _waiting = hub.wait_on_outside();
         match deadline {
             Some(deadline) => hub.park_until(deadline),
             None => hub.park(),
@@ -195,39 +173,43 @@ impl IoState {
             events,
             revents: 0,
         };
-        let deadline = crate::timeout::os_deadline(deadline);
+        crate::interrupt::check();
+        let deadline = crate::interrupt::os_deadline(deadline);
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        match crate::sys::syscall!(poll(
-            &mut pollfd,
-            1,
-            crate::reactor::timeout_millis(timeout)
-        )) {
+        // SAFETY: `pollfd` is one valid pollfd for the duration of the call.
+        let polled = os_result(unsafe {
+            libc::poll(&mut pollfd, 1, crate::reactor::timeout_millis(timeout))
+        });
+        match polled {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
             _ => {
                 // Whatever poll said, the next attempt is worth making.
-                self.mark_ready(direction, false);
-                crate::timeout::check_os_expired();
+                self.readiness(direction).mark(false);
                 Ok(())
             }
         }
     }
 
-    /// Hands the registration back to the polling hub, which frees its token after its next
-    /// poll. Called when the last handle goes away, before the descriptor is closed.
+    /// Removes the descriptor from its poller, here and now whatever thread this is (so that
+    /// the descriptor can be closed, or registered again elsewhere), and hands the token back to
+    /// the polling hub, which frees it after its next poll. Called when the last handle goes
+    /// away, before the descriptor is closed, and by `into_inner`.
     fn release(&self) {
         let registration = self.lock().registration.take();
         let Some((owner, token)) = registration else {
             return;
         };
+        // Failure changes nothing: a descriptor closed since is no longer registered anyway.
+        let _ = owner.registrar.deregister(self.fd);
         let local = with_hub(|hub| {
             let here = Arc::ptr_eq(&hub.shared, &owner);
             if here {
-                hub.release_source(token, Some(self.fd));
+                hub.release_token(token);
             }
             here
         });
-        if local != Some(true) && !owner.liveness.shutdown.load(Ordering::SeqCst) {
-            owner.push_remote(crate::hub::Remote::ReleaseSource(token));
+        if local != Some(true) {
+            owner.push_remote(Remote::ReleaseSource(token));
         }
     }
 }
@@ -244,7 +226,7 @@ impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         // Woken by readiness: the event already took us off the list. (Should a timer fire in
         // the same instant, the entry left behind is dropped by the next event.)
-        if self.state.readiness(self.direction).load(Ordering::Acquire) & READY != 0 {
+        if self.state.readiness(self.direction).observe().is_ready() {
             return;
         }
         let mut waiters = self.state.lock();
@@ -307,7 +289,7 @@ impl<T: AsRawFd> Source<T> {
     pub(crate) fn new(io: T) -> Source<T> {
         let state = Arc::new(IoState {
             fd: io.as_raw_fd(),
-            readiness: [AtomicU32::new(READY), AtomicU32::new(READY)],
+            readiness: [Readiness::new(), Readiness::new()],
             inner: Mutex::new(Waiters::default()),
             closed: AtomicBool::new(false),
         });
@@ -389,17 +371,18 @@ impl<T: AsRawFd> Source<T> {
             if self.state.is_closed() {
                 return Err(closed_error());
             }
-            let observed = self.state.readiness(direction).load(Ordering::Acquire);
-            if observed & READY != 0 {
+            let readiness = self.state.readiness(direction);
+            let observed = readiness.observe();
+            if observed.is_ready() {
                 match op(&self.io) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.state.clear_ready(direction, observed);
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => readiness.clear(observed),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     result => {
                         if result.as_ref().is_ok_and(&drained) {
-                            self.state.clear_ready(direction, observed);
+                            readiness.clear(observed);
                         }
+                        // The operation happened: its result goes back to the caller whatever
+                        // the budget's yield sees (it is not a cancellation point).
                         let _ = with_hub(Hub::spend_io_budget);
                         return result;
                     }

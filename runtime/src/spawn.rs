@@ -1,11 +1,18 @@
 //! Starting green threads: `spawn`, `spawn_on` and the `Builder`.
 
-use crate::hub::{with_hub, Hub, Remote};
-use crate::join::{outcome_of, JoinError, JoinHandle, Packet};
+use crate::hub::{with_hub, Hub};
+use crate::join::{complete, outcome_of, JoinError, JoinHandle, Packet};
+use crate::remote::{Remote, RemoteSpawn};
 use crate::task::Task;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+
+/// Drops a closure that will never run, as the green thread it was meant for: a panic in its
+/// destructor becomes that green thread's panic.
+fn drop_unstarted<F>(f: F) -> Result<(), JoinError> {
+    catch_unwind(AssertUnwindSafe(move || drop(f))).map_err(JoinError::from_payload)
+}
 
 /// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
 /// hands the outcome to the join packet.
@@ -15,12 +22,11 @@ where
 {
     move |task: &Task| {
         let outcome = if task.is_cancel_requested() {
-            drop(f);
-            Err(JoinError::cancelled())
+            drop_unstarted(f).and(Err(JoinError::cancelled()))
         } else {
             outcome_of(catch_unwind(AssertUnwindSafe(f)))
         };
-        packet.complete(outcome, task);
+        complete(&packet, outcome, task);
     }
 }
 
@@ -36,8 +42,46 @@ where
 {
     let task = hub.new_task(name);
     let packet = Arc::new(Packet::new());
-    hub.spawn_task(task.clone(), stack_size, green_root(packet.clone(), f))?;
+    hub.spawn_task(
+        task.clone(),
+        stack_size,
+        green_root(packet.clone(), f),
+        packet.clone(),
+    )?;
     Ok(JoinHandle::new(packet, task))
+}
+
+/// A `spawn_on` on its way to the target hub. If it never starts (the hub stopped for good, or
+/// could not map a stack), dropping it completes the join: "cancelled", or the stack error.
+struct SpawnOn<F, T> {
+    f: Option<F>,
+    task: Arc<Task>,
+    packet: Arc<Packet<T>>,
+}
+
+impl<F, T> RemoteSpawn for SpawnOn<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn start(mut self: Box<Self>, hub: &Hub) {
+        let f = self.f.take().expect("started once");
+        let root = green_root(self.packet.clone(), f);
+        if let Err(err) = hub.spawn_task(self.task.clone(), None, root, self.packet.clone()) {
+            let payload: Box<dyn std::any::Any + Send> =
+                Box::new(format!("greenhub::spawn_on: {err}"));
+            complete(&self.packet, outcome_of(Err(payload)), &self.task);
+        }
+    }
+}
+
+impl<F, T> Drop for SpawnOn<F, T> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            let outcome = drop_unstarted(f).and(Err(JoinError::cancelled()));
+            complete(&self.packet, outcome, &self.task);
+        }
+    }
 }
 
 fn outside_runtime(what: &str) -> ! {
@@ -121,15 +165,11 @@ where
     let task = Arc::new(Task::new(None, target.clone()));
     let packet = Arc::new(Packet::new());
     let handle = JoinHandle::new(packet.clone(), task.clone());
-    let start = Box::new(move |hub: &Hub| {
-        let root = green_root(packet.clone(), f);
-        if let Err(err) = hub.spawn_task(task.clone(), None, root) {
-            let payload: Box<dyn std::any::Any + Send> =
-                Box::new(format!("greenhub::spawn_on: {err}"));
-            packet.complete(outcome_of::<T>(Err(payload)), &task);
-        }
-    });
-    target.push_remote(Remote::Spawn(start));
+    target.push_remote(Remote::Spawn(Box::new(SpawnOn {
+        f: Some(f),
+        task,
+        packet,
+    })));
     handle
 }
 

@@ -5,17 +5,28 @@
 //! owning hub's slot table and never leaves that hub's OS thread, which is why `spawn` can take
 //! closures that are not `Send`.
 
-use crate::hub::HubShared;
+use crate::interrupt::Scope;
+use crate::remote::HubShared;
+use crate::wake_flags::RemoteWakeFlag;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+
+/// Something that wakes one waiter: a green thread or an OS thread (in loom models, a loom
+/// thread). The waiter lists of `sync` and the join packet hold these.
+pub(crate) trait Unpark {
+    fn unpark(&self);
+}
 
 /// Park states. They are read and written only by the owning hub's thread, so plain loads and
 /// stores suffice; wakes from other threads reach the hub through its remote queue first.
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
+
+/// The slot key of a green thread its hub has not registered yet (a `spawn_on` in flight).
+pub(crate) const NO_KEY: u32 = u32::MAX;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -35,9 +46,14 @@ pub(crate) struct Task {
     state: AtomicU8,
     /// Set while a wake from another thread sits in the hub's remote queue, so that a storm of
     /// remote unparks queues one entry, not one per call.
-    remote_wake_pending: AtomicBool,
+    remote_wake: RemoteWakeFlag,
     cancel: AtomicBool,
-    /// The innermost `timeout` scope in force: its deadline (see `crate::timeout::to_nanos`)
+    /// Panics this green thread started and has not finished unwinding, as far as the hub can
+    /// tell (see `Hub::is_unwinding`). Per green thread because `std::thread::panicking()` is per
+    /// OS thread: it is true for every green thread of a hub while one of them is suspended in
+    /// the middle of an unwind. Owner-only, like `state`.
+    unwinding: AtomicU32,
+    /// The innermost `timeout` scope in force: its deadline (see `crate::interrupt::Scope`)
     /// and id. Owner-only, like `state`.
     scope_deadline: AtomicU64,
     scope_id: AtomicU64,
@@ -48,12 +64,13 @@ impl Task {
         Task {
             id: next_id(),
             name,
-            key: AtomicU32::new(u32::MAX),
+            key: AtomicU32::new(NO_KEY),
             hub,
             state: AtomicU8::new(EMPTY),
-            remote_wake_pending: AtomicBool::new(false),
+            remote_wake: RemoteWakeFlag::default(),
             cancel: AtomicBool::new(false),
-            scope_deadline: AtomicU64::new(u64::MAX),
+            unwinding: AtomicU32::new(0),
+            scope_deadline: AtomicU64::new(Scope::NONE.deadline_nanos()),
             scope_id: AtomicU64::new(0),
         }
     }
@@ -62,12 +79,13 @@ impl Task {
     pub(crate) fn reuse(&mut self, name: Option<Box<str>>) {
         self.id = next_id();
         self.name = name;
-        *self.key.get_mut() = u32::MAX;
+        *self.key.get_mut() = NO_KEY;
         *self.state.get_mut() = EMPTY;
-        *self.remote_wake_pending.get_mut() = false;
+        self.remote_wake.reset();
         *self.cancel.get_mut() = false;
-        *self.scope_deadline.get_mut() = u64::MAX;
-        *self.scope_id.get_mut() = 0;
+        *self.unwinding.get_mut() = 0;
+        *self.scope_deadline.get_mut() = Scope::NONE.deadline_nanos();
+        *self.scope_id.get_mut() = Scope::NONE.id();
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -115,21 +133,32 @@ impl Task {
 
     /// Called by the hub when it takes this task's wake out of the remote queue.
     pub(crate) fn clear_remote_wake(&self) {
-        self.remote_wake_pending.store(false, Ordering::Release);
+        self.remote_wake.entry_taken();
     }
 
-    /// On the owning hub: the innermost timeout scope, as (deadline in nanoseconds, id).
-    pub(crate) fn scope(&self) -> (u64, u64) {
-        (
+    /// On the owning hub: how many unwinds this green thread is known to be in.
+    pub(crate) fn unwinding(&self) -> u32 {
+        self.unwinding.load(Ordering::Relaxed)
+    }
+
+    /// On the owning hub: records the number of unwinds this green thread is in.
+    pub(crate) fn set_unwinding(&self, depth: u32) {
+        self.unwinding.store(depth, Ordering::Relaxed);
+    }
+
+    /// On the owning hub: the innermost timeout scope.
+    pub(crate) fn scope(&self) -> Scope {
+        Scope::from_parts(
             self.scope_deadline.load(Ordering::Relaxed),
             self.scope_id.load(Ordering::Relaxed),
         )
     }
 
     /// On the owning hub: installs a timeout scope (or restores the enclosing one).
-    pub(crate) fn set_scope(&self, (deadline, id): (u64, u64)) {
-        self.scope_deadline.store(deadline, Ordering::Relaxed);
-        self.scope_id.store(id, Ordering::Relaxed);
+    pub(crate) fn set_scope(&self, scope: Scope) {
+        self.scope_deadline
+            .store(scope.deadline_nanos(), Ordering::Relaxed);
+        self.scope_id.store(scope.id(), Ordering::Relaxed);
     }
 
     pub(crate) fn request_cancel(&self) {
@@ -146,8 +175,9 @@ impl Task {
         if crate::hub::wake_if_local(self) {
             return;
         }
-        if !self.remote_wake_pending.swap(true, Ordering::AcqRel) {
-            self.hub.push_remote(crate::hub::Remote::Wake(self.clone()));
+        if self.remote_wake.needs_entry() {
+            self.hub
+                .push_remote(crate::remote::Remote::Wake(self.clone()));
         }
     }
 }
@@ -179,6 +209,18 @@ impl fmt::Display for GreenThreadId {
 
 fn make_id(n: u64) -> GreenThreadId {
     GreenThreadId(NonZeroU64::new(n).expect("ids start at 1"))
+}
+
+impl Unpark for Unparker {
+    fn unpark(&self) {
+        Unparker::unpark(self)
+    }
+}
+
+impl Unpark for GreenThread {
+    fn unpark(&self) {
+        self.inner.unpark()
+    }
 }
 
 /// Something that can be woken: a green thread, or an OS thread blocked in `std::thread::park`.

@@ -11,17 +11,11 @@
 //! ```
 
 use crate::hub::with_hub;
+use crate::interrupt::{self, Scope, ScopeExpired};
 use std::cell::Cell;
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
-
-/// No scope: the deadline that never comes.
-const NONE: (u64, u64) = (u64::MAX, 0);
-
-/// The unwind payload of an expired scope, carrying the scope's id.
-struct ScopeExpired(u64);
 
 /// [`timeout`] ran out of time before its closure finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,18 +35,6 @@ impl From<Elapsed> for std::io::Error {
     }
 }
 
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-/// An instant as nanoseconds since the process's base instant.
-fn to_nanos(at: Instant) -> u64 {
-    at.saturating_duration_since(base())
-        .as_nanos()
-        .min(u64::MAX as u128 - 1) as u64
-}
-
 /// Scope ids only need to differ among the scopes on one OS thread's stacks (a green thread
 /// never leaves its hub's thread), so a thread-local counter does, with no shared atomic.
 fn next_scope_id() -> u64 {
@@ -66,33 +48,6 @@ fn next_scope_id() -> u64 {
     })
 }
 
-thread_local! {
-    /// The innermost scope of a plain OS thread (green threads keep theirs on the task).
-    static OS_SCOPE: Cell<(u64, u64)> = const { Cell::new(NONE) };
-}
-
-/// Unwinds if the scope `(deadline, id)` has expired. Called at every park point.
-pub(crate) fn check_expired((deadline, id): (u64, u64)) {
-    if deadline != u64::MAX && to_nanos(Instant::now()) >= deadline && !std::thread::panicking() {
-        resume_unwind(Box::new(ScopeExpired(id)));
-    }
-}
-
-/// For waits on a plain OS thread: the earlier of `deadline` and the scope's deadline.
-pub(crate) fn os_deadline(deadline: Option<Instant>) -> Option<Instant> {
-    let (scope, _) = OS_SCOPE.with(Cell::get);
-    let scope = (scope != u64::MAX).then(|| base() + Duration::from_nanos(scope));
-    match (deadline, scope) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// For waits on a plain OS thread: unwinds if the scope expired.
-pub(crate) fn check_os_expired() {
-    check_expired(OS_SCOPE.with(Cell::get));
-}
-
 /// Runs `f` with a deadline `duration` from now. If any park inside `f` reaches the deadline,
 /// `f` is unwound from that point (its destructors run) and `timeout` returns [`Elapsed`].
 ///
@@ -101,6 +56,11 @@ pub(crate) fn check_os_expired() {
 /// Code that never parks cannot be interrupted (green threads are cooperative). Inside a
 /// hub every greenhub wait honours the scope; on a plain OS thread greenhub's own waits (park,
 /// sleep, sockets, `greenhub::sync`) do.
+///
+/// The deadline acts only at a wait whose operation has not happened yet. An operation that
+/// completes returns its result even when the deadline passed meanwhile: bytes read, a
+/// connection accepted, bytes written or a value received are never thrown away by an expiry;
+/// the next wait inside `f` unwinds instead.
 ///
 /// # Errors
 ///
@@ -126,12 +86,12 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     };
     let mut f = Some(f);
     let id = next_scope_id();
-    let new = (to_nanos(deadline), id);
+    let new = Scope::new(deadline, id);
     let in_green_thread = with_hub(|hub| {
         let task = hub.current_task_ref()?;
         let enclosing = task.scope();
         // Only an earlier deadline needs a scope of its own (and a timer).
-        let timer = (new.0 < enclosing.0).then(|| {
+        let timer = new.is_earlier_than(enclosing).then(|| {
             task.set_scope(new);
             hub.timer(deadline)
         });
@@ -147,12 +107,12 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     let outcome = match in_green_thread {
         Some(outcome) => outcome,
         None => {
-            let enclosing = OS_SCOPE.with(Cell::get);
-            if new.0 < enclosing.0 {
-                OS_SCOPE.with(|s| s.set(new));
+            let enclosing = interrupt::os_scope();
+            if new.is_earlier_than(enclosing) {
+                interrupt::set_os_scope(new);
             }
             let _restore = Restore {
-                set: |scope| OS_SCOPE.with(|s| s.set(scope)),
+                set: interrupt::set_os_scope,
                 enclosing,
             };
             catch_unwind(AssertUnwindSafe(f.take().expect("runs once")))
@@ -160,21 +120,25 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     };
     match outcome {
         Ok(value) => Ok(value),
-        Err(payload) => match payload.downcast::<ScopeExpired>() {
-            Ok(expired) if expired.0 == id => Err(Elapsed(())),
-            Ok(expired) => resume_unwind(expired),
-            Err(other) => resume_unwind(other),
-        },
+        Err(payload) => {
+            // The unwind is caught here; if it continues, `raise` counts it again.
+            interrupt::unwind_caught();
+            match payload.downcast::<ScopeExpired>() {
+                Ok(expired) if expired.0 == id => Err(Elapsed(())),
+                Ok(expired) => interrupt::raise(expired),
+                Err(other) => interrupt::raise(other),
+            }
+        }
     }
 }
 
 /// Puts the enclosing scope back when a scope ends, however it ends.
-struct Restore<F: Fn((u64, u64))> {
+struct Restore<F: Fn(Scope)> {
     set: F,
-    enclosing: (u64, u64),
+    enclosing: Scope,
 }
 
-impl<F: Fn((u64, u64))> Drop for Restore<F> {
+impl<F: Fn(Scope)> Drop for Restore<F> {
     fn drop(&mut self) {
         (self.set)(self.enclosing);
     }

@@ -4,7 +4,7 @@
 //! Man page: kqueue(2).
 
 use super::{split_wake_events, Event};
-use crate::sys::syscall;
+use crate::sys::os_result;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -15,6 +15,13 @@ const WAKER_IDENT: usize = usize::MAX;
 
 /// One kqueue instance.
 pub(crate) struct Poller {
+    kqueue: Arc<OwnedFd>,
+}
+
+/// Removes descriptors from a [`Poller`] from any thread (kevent changes are thread-safe), so a
+/// socket released on another thread leaves its poller at once.
+#[derive(Clone)]
+pub(crate) struct Registrar {
     kqueue: Arc<OwnedFd>,
 }
 
@@ -45,23 +52,28 @@ fn kevent(ident: usize, filter: i16, flags: u16, fflags: u32, udata: usize) -> l
 }
 
 fn apply(kq: RawFd, changes: &[libc::kevent]) -> io::Result<()> {
-    syscall!(kevent(
-        kq,
-        changes.as_ptr(),
-        changes.len() as _,
-        std::ptr::null_mut(),
-        0,
-        std::ptr::null()
-    ))
+    // SAFETY: the kernel reads `changes.len()` events from `changes` and writes none back.
+    os_result(unsafe {
+        libc::kevent(
+            kq,
+            changes.as_ptr(),
+            changes.len() as _,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null(),
+        )
+    })
     .map(drop)
 }
 
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
-        let kq = syscall!(kqueue())?;
+        // SAFETY: kqueue takes no arguments.
+        let kq = os_result(unsafe { libc::kqueue() })?;
         // SAFETY: kqueue just returned this descriptor and nothing else owns it.
         let kqueue = Arc::new(unsafe { OwnedFd::from_raw_fd(kq) });
-        syscall!(fcntl(kq, libc::F_SETFD, libc::FD_CLOEXEC))?;
+        // SAFETY: F_SETFD on a descriptor we own takes an integer, no pointer.
+        os_result(unsafe { libc::fcntl(kq, libc::F_SETFD, libc::FD_CLOEXEC) })?;
         let add = kevent(
             WAKER_IDENT,
             libc::EVFILT_USER,
@@ -79,6 +91,12 @@ impl Poller {
         }
     }
 
+    pub(crate) fn registrar(&self) -> Registrar {
+        Registrar {
+            kqueue: self.kqueue.clone(),
+        }
+    }
+
     /// Registers `fd` for read and write readiness, edge-triggered.
     #[allow(dead_code)]
     pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
@@ -86,16 +104,6 @@ impl Poller {
         let changes = [
             kevent(fd as usize, libc::EVFILT_READ, flags, 0, token),
             kevent(fd as usize, libc::EVFILT_WRITE, flags, 0, token),
-        ];
-        apply(self.kqueue.as_raw_fd(), &changes)
-    }
-
-    /// Removes `fd`. Events already collected for it may still be reported by the next poll.
-    #[allow(dead_code)]
-    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let changes = [
-            kevent(fd as usize, libc::EVFILT_READ, libc::EV_DELETE, 0, 0),
-            kevent(fd as usize, libc::EVFILT_WRITE, libc::EV_DELETE, 0, 0),
         ];
         apply(self.kqueue.as_raw_fd(), &changes)
     }
@@ -110,14 +118,18 @@ impl Poller {
         let ts_ptr = ts
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        let n = match syscall!(kevent(
-            self.kqueue.as_raw_fd(),
-            std::ptr::null(),
-            0,
-            events.list.as_mut_ptr(),
-            events.list.len() as _,
-            ts_ptr
-        )) {
+        // SAFETY: the kernel writes at most `list.len()` events into `list`, which we own, and
+        // reads the timeout (if any) from `ts`, alive for the call.
+        let n = match os_result(unsafe {
+            libc::kevent(
+                self.kqueue.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                events.list.as_mut_ptr(),
+                events.list.len() as _,
+                ts_ptr,
+            )
+        }) {
             Ok(n) => n as usize,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e),
@@ -126,6 +138,18 @@ impl Poller {
             split_wake_events(&mut events.list, n, |e| e.filter == libc::EVFILT_USER);
         events.len = kept;
         Ok(woken)
+    }
+}
+
+impl Registrar {
+    /// Removes `fd`; callable from any thread. Events already collected for it may still be
+    /// reported by the poll under way or the next one.
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        let changes = [
+            kevent(fd as usize, libc::EVFILT_READ, libc::EV_DELETE, 0, 0),
+            kevent(fd as usize, libc::EVFILT_WRITE, libc::EV_DELETE, 0, 0),
+        ];
+        apply(self.kqueue.as_raw_fd(), &changes)
     }
 }
 
@@ -148,7 +172,9 @@ impl Events {
     #[allow(dead_code)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Event> + '_ {
         self.list[..self.len].iter().map(|e| {
-            let failed = e.flags & libc::EV_ERROR != 0;
+            // EV_ERROR is an error to report once (the call then returns it), not a closure;
+            // only EV_EOF (the direction shut down) lasts.
+            let error = e.flags & libc::EV_ERROR != 0;
             let eof = e.flags & libc::EV_EOF != 0;
             let (read, write) = (
                 e.filter == libc::EVFILT_READ,
@@ -156,10 +182,10 @@ impl Events {
             );
             Event {
                 token: e.udata as usize,
-                readable: failed || read,
-                writable: failed || write,
-                read_closed: failed || (read && eof),
-                write_closed: failed || (write && eof),
+                readable: error || read,
+                writable: error || write,
+                read_closed: read && eof,
+                write_closed: write && eof,
             }
         })
     }

@@ -14,9 +14,12 @@
 //!   edge-triggered mode (`EPOLLET` / `EV_CLEAR`). A readiness edge is reported once; the owner
 //!   must drain the descriptor (read until `WouldBlock`) before waiting again, and must re-check
 //!   readiness after registering a waiter so that no edge is lost.
-//! - [`Poller::deregister`] removes it. A poll that already collected an event for that token may
-//!   still report it, so the caller frees per-descriptor state only after the next poll.
+//! - [`Registrar::deregister`] removes it, from any thread (a socket may be dropped on another
+//!   hub). A poll that already collected an event for that token may still report it, so the
+//!   caller frees per-descriptor state only after the poller's next poll.
 //! - [`Poller::poll`] fills [`Events`] and returns; spurious and coalesced events are allowed.
+//!   Only a hang-up (or end of file) is reported as permanent ("closed"); an error condition is
+//!   readiness, reported once, after which the descriptor is re-armed like any other.
 //! - [`Waker::wake`] may be called from any thread and makes the current or next `poll` return.
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -47,7 +50,7 @@ mod backend;
 compile_error!("greenhub supports Linux (epoll) and macOS/BSD (kqueue) only");
 
 #[allow(unused_imports)]
-pub(crate) use backend::{Events, Poller, Waker};
+pub(crate) use backend::{Events, Poller, Registrar, Waker};
 
 /// What one poll reported for one registered descriptor.
 #[derive(Clone, Copy, Debug)]
@@ -59,9 +62,9 @@ pub(crate) struct Event {
     pub(crate) readable: bool,
     /// Writable, or an error is pending.
     pub(crate) writable: bool,
-    /// The peer closed its side, or the socket failed: reads will not block again.
+    /// The peer closed its side or hung up: reads will not block again.
     pub(crate) read_closed: bool,
-    /// The connection is gone, or the socket failed: writes will not block again.
+    /// The connection hung up: writes will not block again.
     pub(crate) write_closed: bool,
 }
 

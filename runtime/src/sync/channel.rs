@@ -1,9 +1,10 @@
 //! Multi-producer, multi-consumer channels: unbounded, bounded, and rendezvous (`bounded(0)`).
 
-use super::waiters::{lock, wait_until, WaitList};
+use super::waiters::{lock, Wait, WaitList};
+use crate::loom::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct State<T> {
@@ -23,6 +24,14 @@ pub(crate) struct Channel<T> {
 }
 
 /// The sending half of a channel; clone it for more producers.
+///
+/// Like std's, it crosses threads only when the values it carries can (`T: Send`):
+///
+/// ```compile_fail
+/// fn moved_to_another_thread<S: Send>(_: S) {}
+/// let (tx, _rx) = greenhub::sync::channel::<std::rc::Rc<u8>>();
+/// moved_to_another_thread(tx);
+/// ```
 pub struct Sender<T> {
     channel: Arc<Channel<T>>,
 }
@@ -111,6 +120,14 @@ impl<T> State<T> {
         }
     }
 
+    /// A receiver joined `receive_waiters`. On a rendezvous channel a `Select` send arm may be
+    /// waiting for exactly that (its `try_send` needs a waiting receiver): wake one.
+    fn receiver_waits(&mut self) {
+        if self.capacity == Some(0) {
+            self.send_waiters.wake_one();
+        }
+    }
+
     fn push(&mut self, value: T) -> u64 {
         self.next_ticket += 1;
         self.queue.push_back((self.next_ticket, value));
@@ -131,18 +148,14 @@ impl<T> State<T> {
 impl<T> Channel<T> {
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut value = Some(value);
-        let ticket = wait_until(
-            &self.state,
-            |s| &mut s.send_waiters,
-            deadline,
-            |s| {
-                if s.receivers == 0 {
-                    return Some(Err(()));
-                }
-                s.has_room()
-                    .then(|| Ok(s.push(value.take().expect("sent once"))))
-            },
-        );
+        let senders = Wait::new(&self.state, |s| &mut s.send_waiters).deadline(deadline);
+        let ticket = senders.until(|s| {
+            if s.receivers == 0 {
+                return Some(Err(()));
+            }
+            s.has_room()
+                .then(|| Ok(s.push(value.take().expect("sent once"))))
+        });
         let ticket = match ticket {
             Some(Ok(ticket)) => ticket,
             Some(Err(())) => {
@@ -155,11 +168,10 @@ impl<T> Channel<T> {
         if lock(&self.state).capacity != Some(0) {
             return Ok(());
         }
-        // Rendezvous: wait until a receiver took this very value, or take it back.
-        let handed_over = wait_until(
-            &self.state,
-            |s| &mut s.send_waiters,
-            deadline,
+        // Rendezvous: wait until a receiver took this very value. Cancelled or timed out
+        // meanwhile: take the value back under the same lock that decides it, so it is either
+        // delivered (and the send returns Ok) or never delivered (and the send unwinds).
+        let handed_over = senders.until_or_undo(
             |s| {
                 if !s.holds(ticket) {
                     Some(Ok(()))
@@ -169,6 +181,7 @@ impl<T> Channel<T> {
                     None
                 }
             },
+            |s| s.retract(ticket),
         );
         let mut state = lock(&self.state);
         match handed_over {
@@ -182,16 +195,14 @@ impl<T> Channel<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let received = wait_until(
-            &self.state,
-            |s| &mut s.receive_waiters,
-            deadline,
-            |s| match s.take() {
+        let received = Wait::new(&self.state, |s| &mut s.receive_waiters)
+            .deadline(deadline)
+            .on_join(State::receiver_waits)
+            .until(|s| match s.take() {
                 Some(value) => Some(Ok(value)),
                 None if s.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
                 None => None,
-            },
-        );
+            });
         received.unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 }
@@ -200,12 +211,13 @@ impl<T> Channel<T> {
 impl<T> Channel<T> {
     pub(crate) fn watch(&self, sending: bool, who: crate::GreenThread) -> u64 {
         let mut state = lock(&self.state);
-        let list = if sending {
-            &mut state.send_waiters
+        if sending {
+            state.send_waiters.add(who)
         } else {
-            &mut state.receive_waiters
-        };
-        list.add(who)
+            let id = state.receive_waiters.add(who);
+            state.receiver_waits();
+            id
+        }
     }
 
     /// Stops watching; false when a wake was already spent on this watcher.

@@ -1,7 +1,7 @@
 //! `Event`: a flag green threads can wait for, like gevent's `Event`.
 
-use super::waiters::{lock, wait_until, WaitList};
-use std::sync::Mutex;
+use super::waiters::{lock, Wait, WaitList};
+use crate::loom::Mutex;
 use std::time::{Duration, Instant};
 
 struct State {
@@ -66,24 +66,15 @@ impl Event {
 
     /// Parks until the flag is set (returns at once if it is).
     pub fn wait(&self) {
-        wait_until(
-            &self.state,
-            |s| &mut s.waiters,
-            None,
-            |s| s.set.then_some(()),
-        );
+        Wait::new(&self.state, |s| &mut s.waiters).until(|s| s.set.then_some(()));
     }
 
     /// Like [`wait`](Self::wait), for at most `timeout`. Returns whether the flag was set.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now().checked_add(timeout);
-        wait_until(
-            &self.state,
-            |s| &mut s.waiters,
-            deadline,
-            |s| s.set.then_some(()),
-        )
-        .is_some()
+        Wait::new(&self.state, |s| &mut s.waiters)
+            .deadline(Instant::now().checked_add(timeout))
+            .until(|s| s.set.then_some(()))
+            .is_some()
     }
 }
 

@@ -9,7 +9,7 @@ mod channel;
 mod event;
 mod mutex;
 mod select;
-mod semaphore;
+pub(crate) mod semaphore;
 pub(crate) mod task_set;
 mod waiters;
 mod waitgroup;

@@ -1,9 +1,10 @@
 //! `Mutex` and `Condvar` that park the green thread instead of blocking the OS thread.
 
-use super::waiters::{lock, park_until, wait_until, Registration, WaitList};
+use super::waiters::{lock, park_raw_until, Registration, Wait, WaitList};
+use crate::loom::Mutex as StdMutex;
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 struct LockState {
@@ -16,6 +17,17 @@ struct LockState {
 /// parks (socket I/O, sleeps, channel operations) without stalling the hub.
 ///
 /// It is not poisoned by panics: a green thread that panics while holding it releases it.
+/// (A `std::sync::Mutex` is, and std decides that from a per-OS-thread panic count that
+/// greenhub cannot change: while one green thread of a hub is suspended in the middle of an
+/// unwind, a std guard that *any* green thread of that hub drops marks its mutex poisoned. This
+/// mutex has no such problem.)
+///
+/// `Mutex<T>` is `Send` and `Sync` when `T: Send`, as std's is:
+///
+/// ```compile_fail
+/// fn shared_between_threads<S: Sync>(_: &S) {}
+/// shared_between_threads(&greenhub::sync::Mutex::new(std::rc::Rc::new(0)));
+/// ```
 ///
 /// # Examples
 ///
@@ -50,10 +62,42 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 
 /// Exclusive access to a [`Mutex`]'s value; unlocks when dropped.
+///
+/// Like std's guard, it is `Sync` only when `T: Sync` (sharing `&guard` shares `&T`); unlike
+/// std's it is `Send` when `T: Send`, because unlocking from another thread is fine here.
+///
+/// ```compile_fail
+/// // A guard over a `Cell` must not be shared between threads.
+/// fn shared_between_threads<S: Sync>(_: &S) {}
+/// let mutex = greenhub::sync::Mutex::new(std::cell::Cell::new(0));
+/// shared_between_threads(&mutex.lock());
+/// ```
+///
+/// ```compile_fail
+/// // Nor may a guard over an `Rc` move to another thread.
+/// fn moved_to_another_thread<S: Send>(_: S) {}
+/// let mutex = greenhub::sync::Mutex::new(std::rc::Rc::new(0));
+/// moved_to_another_thread(mutex.lock());
+/// ```
+///
+/// ```
+/// fn shared_between_threads<S: Sync>(_: &S) {}
+/// fn moved_to_another_thread<S: Send>(_: S) {}
+/// let mutex = greenhub::sync::Mutex::new(0u32);
+/// shared_between_threads(&mutex.lock());
+/// moved_to_another_thread(mutex.lock());
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
+    /// The guard hands out `&mut T`: its auto traits must be those of `&mut T` (Send needs
+    /// `T: Send`); `Sync` is implemented below with std's bound.
+    _value: PhantomData<&'a mut T>,
 }
+
+// SAFETY: `&MutexGuard` gives only `&T` (through `Deref`), so sharing the guard between threads
+// shares `&T`, which `T: Sync` allows; this is std's bound for its own `MutexGuard`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
@@ -78,22 +122,30 @@ impl<T: ?Sized> Mutex<T> {
         (!state.locked).then(|| state.locked = true)
     }
 
+    fn guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            mutex: self,
+            _value: PhantomData,
+        }
+    }
+
     /// Parks until the lock is free, then takes it.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        wait_until(&self.state, |s| &mut s.waiters, None, Mutex::<T>::take);
-        MutexGuard { mutex: self }
+        Wait::new(&self.state, |s| &mut s.waiters).until(Mutex::<T>::take);
+        self.guard()
     }
 
     /// Takes the lock if it is free now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        Mutex::<T>::take(&mut lock(&self.state)).map(|()| MutexGuard { mutex: self })
+        Mutex::<T>::take(&mut lock(&self.state)).map(|()| self.guard())
     }
 
     /// Like [`lock`](Self::lock), for at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        let deadline = Instant::now().checked_add(timeout);
-        wait_until(&self.state, |s| &mut s.waiters, deadline, Mutex::<T>::take)
-            .map(|()| MutexGuard { mutex: self })
+        Wait::new(&self.state, |s| &mut s.waiters)
+            .deadline(Instant::now().checked_add(timeout))
+            .until(Mutex::<T>::take)
+            .map(|()| self.guard())
     }
 
     /// The value, through exclusive access to the mutex itself.
@@ -197,17 +249,28 @@ impl Condvar {
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, T>, bool) {
         let mutex = guard.mutex;
+        // A cancellation point before anything happened (the lock is still held, as std's
+        // caller would expect if `wait` unwound).
+        crate::interrupt::check();
         // Registered before the lock is released, so a notify in between is not lost.
         let id = lock(&self.waiters).add(crate::current());
         fn whole_list(list: &mut WaitList) -> &mut WaitList {
             list
         }
-        let registration = Registration::new(&self.waiters, &whole_list, id);
+        let registration = Registration::new(&self.waiters, whole_list, id);
         drop(guard);
-        park_until(deadline);
-        registration.finish();
+        park_raw_until(deadline);
+        let notified = registration.finish();
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        (mutex.lock(), timed_out)
+        // Retaking the lock may park, and a wait for a lock can be interrupted. If that happens
+        // after this waiter was chosen, the notification it consumed goes to another waiter.
+        let pass_on = PassOnNotification {
+            condvar: self,
+            armed: notified,
+        };
+        let guard = mutex.lock();
+        std::mem::forget(pass_on);
+        (guard, timed_out)
     }
 
     /// Wakes one waiter.
@@ -218,5 +281,19 @@ impl Condvar {
     /// Wakes every waiter.
     pub fn notify_all(&self) {
         lock(&self.waiters).wake_all();
+    }
+}
+
+/// Passes a consumed notification on when a notified waiter unwinds before it could return.
+struct PassOnNotification<'a> {
+    condvar: &'a Condvar,
+    armed: bool,
+}
+
+impl Drop for PassOnNotification<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.condvar.notify_one();
+        }
     }
 }

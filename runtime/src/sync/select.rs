@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 /// One arm of a select: a receive or a send with what to do when it happens.
 trait Case<'a, R> {
-    /// Performs the operation if it can complete now, and returns the arm's result.
-    fn try_fire(&mut self) -> Option<R>;
+    /// Performs the operation if it can complete now; the outcome is kept for `then`.
+    fn try_complete(&mut self) -> bool;
+    /// Runs the arm's closure on the kept outcome (after the select stopped watching).
+    fn then(&mut self) -> R;
     /// Which channel list to watch: (channel, sending).
     fn watched(&self) -> (&'a dyn Watch, bool);
 }
@@ -33,17 +35,22 @@ impl<T> Watch for Channel<T> {
 
 struct RecvCase<'a, T, F> {
     receiver: &'a Receiver<T>,
+    outcome: Option<Result<T, RecvError>>,
     then: Option<F>,
 }
 
 impl<'a, T, R, F: FnOnce(Result<T, RecvError>) -> R> Case<'a, R> for RecvCase<'a, T, F> {
-    fn try_fire(&mut self) -> Option<R> {
-        let outcome = match self.receiver.try_recv() {
-            Ok(value) => Ok(value),
-            Err(TryRecvError::Disconnected) => Err(RecvError),
-            Err(TryRecvError::Empty) => return None,
+    fn try_complete(&mut self) -> bool {
+        self.outcome = match self.receiver.try_recv() {
+            Ok(value) => Some(Ok(value)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
         };
-        self.then.take().map(|then| then(outcome))
+        self.outcome.is_some()
+    }
+    fn then(&mut self) -> R {
+        let then = self.then.take().expect("an arm fires once");
+        then(self.outcome.take().expect("completed"))
     }
     fn watched(&self) -> (&'a dyn Watch, bool) {
         (self.receiver.channel(), false)
@@ -53,21 +60,28 @@ impl<'a, T, R, F: FnOnce(Result<T, RecvError>) -> R> Case<'a, R> for RecvCase<'a
 struct SendCase<'a, T, F> {
     sender: &'a Sender<T>,
     value: Option<T>,
+    outcome: Option<Result<(), SendError<T>>>,
     then: Option<F>,
 }
 
 impl<'a, T, R, F: FnOnce(Result<(), SendError<T>>) -> R> Case<'a, R> for SendCase<'a, T, F> {
-    fn try_fire(&mut self) -> Option<R> {
-        let value = self.value.take()?;
-        let outcome = match self.sender.try_send(value) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Disconnected(value)) => Err(SendError(value)),
+    fn try_complete(&mut self) -> bool {
+        let Some(value) = self.value.take() else {
+            return false;
+        };
+        self.outcome = match self.sender.try_send(value) {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Disconnected(value)) => Some(Err(SendError(value))),
             Err(TrySendError::Full(value)) => {
                 self.value = Some(value);
-                return None;
+                None
             }
         };
-        self.then.take().map(|then| then(outcome))
+        self.outcome.is_some()
+    }
+    fn then(&mut self) -> R {
+        let then = self.then.take().expect("an arm fires once");
+        then(self.outcome.take().expect("completed"))
     }
     fn watched(&self) -> (&'a dyn Watch, bool) {
         (self.sender.channel(), true)
@@ -131,6 +145,7 @@ impl<'a, R> Select<'a, R> {
     ) -> Self {
         self.cases.push(Box::new(RecvCase {
             receiver,
+            outcome: None,
             then: Some(then),
         }));
         self
@@ -147,6 +162,7 @@ impl<'a, R> Select<'a, R> {
         self.cases.push(Box::new(SendCase {
             sender,
             value: Some(value),
+            outcome: None,
             then: Some(then),
         }));
         self
@@ -167,7 +183,9 @@ impl<'a, R> Select<'a, R> {
         self
     }
 
-    fn try_any(&mut self) -> Option<(usize, R)> {
+    /// Performs the first arm that can complete, starting at a different arm each time; returns
+    /// its index.
+    fn try_any(&mut self) -> Option<usize> {
         let n = self.cases.len();
         let start = ROTATION.with(|r| {
             let value = r.get();
@@ -176,10 +194,13 @@ impl<'a, R> Select<'a, R> {
         });
         (0..n)
             .map(|i| (start + i) % n.max(1))
-            .find_map(|i| self.cases[i].try_fire().map(|r| (i, r)))
+            .find(|&i| self.cases[i].try_complete())
     }
 
     /// Waits for the first arm that can complete, performs it and returns its result.
+    ///
+    /// A cancellation or an expired [`timeout`](crate::timeout) scope unwinds only while no arm
+    /// has completed: an arm that completed (a value received, or sent) always runs.
     ///
     /// # Panics
     ///
@@ -189,10 +210,15 @@ impl<'a, R> Select<'a, R> {
             !self.cases.is_empty() || self.timeout.is_some() || self.default.is_some(),
             "a Select with no arms would wait forever"
         );
+        // Arms whose channel chose this select to wake during the last wait.
+        let mut woken_for: Vec<usize> = Vec::new();
         loop {
-            if let Some((_, result)) = self.try_any() {
-                return result;
+            if let Some(fired) = self.try_any() {
+                return self.fire(fired, &woken_for);
             }
+            // Nothing is ready, so whatever woke us was taken by someone else: that wake is
+            // spent, there is nothing to pass on.
+            woken_for.clear();
             if let Some(default) = self.default.take() {
                 return default();
             }
@@ -201,45 +227,64 @@ impl<'a, R> Select<'a, R> {
                 let (_, then) = self.timeout.take().expect("checked");
                 return then();
             }
+            crate::interrupt::check();
             // Watch every channel, then look again before parking so no wake is missed.
-            let mut watching = Watching {
-                watches: self
-                    .cases
-                    .iter()
-                    .map(|case| {
-                        let (channel, sending) = case.watched();
-                        (channel, sending, channel.watch(sending, crate::current()))
-                    })
-                    .collect(),
-                fired: None,
-            };
-            if let Some((i, result)) = self.try_any() {
-                watching.fired = Some(i);
-                return result;
+            let watching = Watching::new(&self.cases);
+            if let Some(fired) = self.try_any() {
+                let woken_for = watching.stop();
+                return self.fire(fired, &woken_for);
             }
-            super::waiters::park_until(deadline);
-            if let Some((i, result)) = self.try_any() {
-                watching.fired = Some(i);
-                return result;
-            }
+            super::waiters::park_raw_until(deadline);
+            woken_for = watching.stop();
         }
+    }
+
+    /// Runs arm `fired`, after passing on the wakes this select took from the other arms'
+    /// channels: their items may still be there, and another waiter may need them.
+    fn fire(mut self, fired: usize, woken_for: &[usize]) -> R {
+        for &arm in woken_for.iter().filter(|&&arm| arm != fired) {
+            let (channel, sending) = self.cases[arm].watched();
+            channel.forward(sending);
+        }
+        self.cases[fired].then()
     }
 }
 
-/// The watches a waiting select holds; released however the wait ends.
+/// The watches a waiting select holds on its arms' channels.
 struct Watching<'a> {
     watches: Vec<(&'a dyn Watch, bool, u64)>,
-    fired: Option<usize>,
+}
+
+impl<'a> Watching<'a> {
+    fn new<R>(cases: &[Box<dyn Case<'a, R> + 'a>]) -> Watching<'a> {
+        let me = crate::current();
+        Watching {
+            watches: cases
+                .iter()
+                .map(|case| {
+                    let (channel, sending) = case.watched();
+                    (channel, sending, channel.watch(sending, me.clone()))
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops watching; returns the arms whose channel had chosen us to wake.
+    fn stop(mut self) -> Vec<usize> {
+        std::mem::take(&mut self.watches)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (channel, sending, id))| !channel.unwatch(*sending, *id))
+            .map(|(arm, _)| arm)
+            .collect()
+    }
 }
 
 impl Drop for Watching<'_> {
+    /// Unwinding out of the wait: a wake a channel spent on us goes to its next waiter.
     fn drop(&mut self) {
-        for (i, (channel, sending, id)) in self.watches.iter().enumerate() {
-            let still_watching = channel.unwatch(*sending, *id);
-            // A wake was spent on an arm that did not fire (or the wait was abandoned, by
-            // cancellation or a timeout scope): hand it on. A spurious wake is harmless; a lost
-            // one is not.
-            if !still_watching && self.fired != Some(i) {
+        for (channel, sending, id) in &self.watches {
+            if !channel.unwatch(*sending, *id) {
                 channel.forward(*sending);
             }
         }

@@ -1,7 +1,8 @@
 //! `Semaphore`: bounds how many green threads do something at once.
 
-use super::waiters::{lock, wait_until, WaitList};
-use std::sync::Mutex;
+use super::waiters::{lock, Wait, WaitList};
+use crate::loom::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct State {
@@ -58,7 +59,7 @@ impl Semaphore {
 
     /// Parks until a permit is free and takes it.
     pub fn acquire(&self) -> SemaphoreGuard<'_> {
-        wait_until(&self.state, |s| &mut s.waiters, None, Semaphore::take);
+        Wait::new(&self.state, |s| &mut s.waiters).until(Semaphore::take);
         SemaphoreGuard { semaphore: self }
     }
 
@@ -69,8 +70,9 @@ impl Semaphore {
 
     /// Like [`acquire`](Self::acquire), for at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
-        let deadline = Instant::now().checked_add(timeout);
-        wait_until(&self.state, |s| &mut s.waiters, deadline, Semaphore::take)
+        Wait::new(&self.state, |s| &mut s.waiters)
+            .deadline(Instant::now().checked_add(timeout))
+            .until(Semaphore::take)
             .map(|()| SemaphoreGuard { semaphore: self })
     }
 
@@ -84,6 +86,24 @@ impl Semaphore {
     /// Permits free right now.
     pub fn available(&self) -> usize {
         lock(&self.state).permits
+    }
+}
+
+/// A permit that owns its semaphore, so it can move into a green thread's closure: dropping the
+/// closure, run or not, gives the permit back (`Pool` and `StreamServer` rely on that).
+pub(crate) struct OwnedPermit(Arc<Semaphore>);
+
+impl Semaphore {
+    /// [`acquire`](Self::acquire), for a permit that outlives the borrow of the semaphore.
+    pub(crate) fn acquire_owned(self: &Arc<Self>) -> OwnedPermit {
+        std::mem::forget(self.acquire());
+        OwnedPermit(self.clone())
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

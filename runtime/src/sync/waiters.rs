@@ -1,13 +1,32 @@
-//! The one way every primitive in `greenhub::sync` waits: register, re-check, park, retry.
+//! The one way every primitive in `greenhub::sync` waits: try, check for an interruption,
+//! register, park, retry.
 //!
-//! State lives behind a short-held `std::sync::Mutex` (never held across a park); each primitive
-//! keeps one [`WaitList`] per condition. A waiter that gives up (timeout, cancellation, an
-//! expired `greenhub::timeout` scope) after it was already chosen to be woken passes the wake on,
-//! so a wake-up is never lost with it.
+//! State lives behind a short-held mutex (never held across a park); each primitive keeps one
+//! [`WaitList`] per condition.
+//!
+//! ```text
+//!   lock ─► attempt() ─ Some ─────────────────────────────► return it (it took effect)
+//!            │ None
+//!            ├─ deadline passed? ─────────────────────────► return None
+//!            ├─ cancelled / timeout scope expired? ─ undo() ► unlock, unwind
+//!            └─ join the wait list ─ unlock ─ park ─ leave the list ─┐
+//!   ▲                                                                │
+//!   └────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! The interruption is checked under the same lock as the attempt, never after a wake: a waiter
+//! woken because its operation can now complete completes it, and one interrupted mid-way (a
+//! rendezvous send whose value is in the channel) undoes it atomically with the decision.
+//!
+//! A waiter taken off its list to be woken (chosen) that then leaves without looking (it
+//! unwinds) passes the wake on to the next waiter, so a wake-up is never lost with it; one that
+//! was not chosen passes nothing on, so a wake is never duplicated into a livelock. The lists and
+//! that hand-off are model-checked with loom (see `crate::loom`).
 
+use crate::loom::{Mutex, MutexGuard};
+use crate::task::Unpark;
 use crate::GreenThread;
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Green threads (or OS threads) waiting for one condition, first come first served.
@@ -15,14 +34,22 @@ use std::time::Instant;
 /// Waiters are held as [`GreenThread`] handles, which count as "someone may still wake this
 /// green thread" for the would-block-forever check: any holder of the primitive, an OS thread
 /// included, can.
-#[derive(Default)]
-pub(crate) struct WaitList {
-    waiters: VecDeque<(u64, GreenThread)>,
+pub(crate) struct WaitList<W = GreenThread> {
+    waiters: VecDeque<(u64, W)>,
     next_id: u64,
 }
 
-impl WaitList {
-    pub(crate) fn add(&mut self, who: GreenThread) -> u64 {
+impl<W> Default for WaitList<W> {
+    fn default() -> Self {
+        WaitList {
+            waiters: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+}
+
+impl<W: Unpark> WaitList<W> {
+    pub(crate) fn add(&mut self, who: W) -> u64 {
         self.next_id += 1;
         self.waiters.push_back((self.next_id, who));
         self.next_id
@@ -63,73 +90,205 @@ pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Parks the current green thread or OS thread until woken or `deadline`.
-pub(crate) fn park_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => {
-            let now = Instant::now();
-            if deadline > now {
-                crate::park_timeout(deadline - now);
-            }
-        }
-        None => crate::park(),
+/// Parks the current green thread or OS thread until woken or `deadline`, without checking
+/// for an interruption (the caller did, under its lock).
+pub(crate) fn park_raw_until(deadline: Option<Instant>) {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return;
     }
+    crate::park::park_raw(deadline);
 }
 
-/// Waits until `attempt` returns `Some`, registering in the list `list` picks out of the state
-/// whenever it must wait. Returns `None` at the deadline.
-pub(crate) fn wait_until<S, R>(
-    mutex: &Mutex<S>,
-    list: impl Fn(&mut S) -> &mut WaitList,
+/// Picks one wait list out of a primitive's state.
+pub(crate) type ListOf<S, W = GreenThread> = fn(&mut S) -> &mut WaitList<W>;
+
+/// How a primitive waits: the lock of its state, the wait list to join, an optional deadline.
+pub(crate) struct Wait<'a, S> {
+    mutex: &'a Mutex<S>,
+    list: ListOf<S>,
     deadline: Option<Instant>,
-    mut attempt: impl FnMut(&mut S) -> Option<R>,
-) -> Option<R> {
-    loop {
-        let id = {
-            let mut state = lock(mutex);
-            if let Some(result) = attempt(&mut state) {
-                return Some(result);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
-            }
-            list(&mut state).add(crate::current())
-        };
-        let guard = Registration::new(mutex, &list, id);
-        park_until(deadline);
-        guard.finish();
+    on_join: fn(&mut S),
+}
+
+impl<'a, S> Wait<'a, S> {
+    pub(crate) fn new(mutex: &'a Mutex<S>, list: ListOf<S>) -> Wait<'a, S> {
+        Wait {
+            mutex,
+            list,
+            deadline: None,
+            on_join: |_| {},
+        }
+    }
+
+    /// Gives up (returns `None`) once `deadline` has passed.
+    pub(crate) fn deadline(mut self, deadline: Option<Instant>) -> Wait<'a, S> {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs `on_join` under the lock each time the waiter has joined its list, for primitives
+    /// whose other side must learn that someone now waits (a rendezvous channel's senders).
+    pub(crate) fn on_join(mut self, on_join: fn(&mut S)) -> Wait<'a, S> {
+        self.on_join = on_join;
+        self
+    }
+
+    /// Waits until `attempt` returns `Some`, and returns that; `None` at the deadline. Unwinds
+    /// when the caller is cancelled or its timeout scope expires before the attempt succeeds.
+    pub(crate) fn until<R>(&self, attempt: impl FnMut(&mut S) -> Option<R>) -> Option<R> {
+        self.until_or_undo(attempt, |_| ())
+    }
+
+    /// [`until`](Self::until) for a wait whose operation is already half done: when the wait is
+    /// interrupted, `undo` runs under the same lock as the failed attempt, then (lock released)
+    /// what it returns is dropped and the unwind starts.
+    pub(crate) fn until_or_undo<R, U>(
+        &self,
+        mut attempt: impl FnMut(&mut S) -> Option<R>,
+        undo: impl FnOnce(&mut S) -> U,
+    ) -> Option<R> {
+        let mut undo = Some(undo);
+        loop {
+            let id = {
+                let mut state = lock(self.mutex);
+                if let Some(result) = attempt(&mut state) {
+                    return Some(result);
+                }
+                if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return None;
+                }
+                if let Some(interrupt) = crate::interrupt::pending() {
+                    let undone = (undo.take().expect("a wait unwinds once"))(&mut state);
+                    drop(state);
+                    drop(undone);
+                    interrupt.raise();
+                }
+                let id = (self.list)(&mut state).add(crate::current());
+                (self.on_join)(&mut state);
+                id
+            };
+            let registration = Registration::new(self.mutex, self.list, id);
+            park_raw_until(self.deadline);
+            registration.finish();
+        }
     }
 }
 
 /// Takes a waiter off its list when it stops waiting, however it stops.
-pub(crate) struct Registration<'a, S, L: Fn(&mut S) -> &mut WaitList> {
+pub(crate) struct Registration<'a, S, W: Unpark = GreenThread> {
     mutex: &'a Mutex<S>,
-    list: &'a L,
+    list: ListOf<S, W>,
     id: u64,
 }
 
-impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Registration<'a, S, L> {
+impl<'a, S, W: Unpark> Registration<'a, S, W> {
     /// Watches the waiter `id` that was added to `list(mutex)`.
-    pub(crate) fn new(mutex: &'a Mutex<S>, list: &'a L, id: u64) -> Self {
+    pub(crate) fn new(mutex: &'a Mutex<S>, list: ListOf<S, W>, id: u64) -> Self {
         Registration { mutex, list, id }
     }
 
-    /// After a wake (or timeout): leave the list quietly.
-    pub(crate) fn finish(self) {
-        let mut state = lock(self.mutex);
-        (self.list)(&mut state).remove(self.id);
+    /// After a wake (or timeout): leaves the list quietly. Returns whether the waiter had been
+    /// chosen, that is taken off the list by a waker.
+    pub(crate) fn finish(self) -> bool {
+        let chosen = {
+            let mut state = lock(self.mutex);
+            !(self.list)(&mut state).remove(self.id)
+        };
         std::mem::forget(self);
+        chosen
     }
 }
 
-impl<S, L: Fn(&mut S) -> &mut WaitList> Drop for Registration<'_, S, L> {
-    /// Unwinding out of the wait (cancelled, or a timeout scope expired): if a wake was already
-    /// spent on us, hand it to the next waiter.
+impl<S, W: Unpark> Drop for Registration<'_, S, W> {
+    /// Leaving without looking (unwinding): a wake already spent on us goes to the next waiter.
     fn drop(&mut self) {
         let mut state = lock(self.mutex);
         let list = (self.list)(&mut state);
         if !list.remove(self.id) {
             list.wake_one();
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use ::loom::sync::atomic::{AtomicBool, Ordering};
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    struct Permits {
+        free: usize,
+        waiters: WaitList<thread::Thread>,
+    }
+
+    fn waiters(state: &mut Permits) -> &mut WaitList<thread::Thread> {
+        &mut state.waiters
+    }
+
+    /// Waits for a permit; `leave_early` makes the waiter give up (as if cancelled) after its
+    /// first park, without looking at the permits.
+    fn acquire(permits: &Mutex<Permits>, leave_early: bool) -> bool {
+        loop {
+            let id = {
+                let mut state = lock(permits);
+                if state.free > 0 {
+                    state.free -= 1;
+                    return true;
+                }
+                state.waiters.add(thread::current())
+            };
+            let registration = Registration::new(permits, waiters, id);
+            thread::park();
+            if leave_early {
+                drop(registration); // unwinding out of the wait
+                return false;
+            }
+            registration.finish();
+        }
+    }
+
+    /// One permit is released while two green threads wait and one of them leaves (cancelled)
+    /// right after being woken: the other still gets the permit (loom reports a deadlock if it
+    /// could be left parked forever).
+    #[test]
+    fn loom_a_chosen_waiter_that_leaves_passes_its_wake_on() {
+        crate::loom::model(|| {
+            let permits = Arc::new(Mutex::new(Permits {
+                free: 0,
+                waiters: WaitList::default(),
+            }));
+            let stays = {
+                let permits = permits.clone();
+                thread::spawn(move || assert!(acquire(&permits, false)))
+            };
+            let left = Arc::new(AtomicBool::new(false));
+            let leaves = {
+                let (permits, left) = (permits.clone(), left.clone());
+                thread::spawn(move || {
+                    if acquire(&permits, true) {
+                        // It got the permit before it ever waited: it gives it back.
+                        let mut state = lock(&permits);
+                        state.free += 1;
+                        state.waiters.wake_one();
+                    }
+                    left.store(true, Ordering::Release);
+                })
+            };
+            // The release: one permit, one wake.
+            {
+                let mut state = lock(&permits);
+                state.free += 1;
+                state.waiters.wake_one();
+            }
+            // The leaver may still be waiting for a wake that never comes (it was not chosen);
+            // wake it once it can no longer matter, as its cancellation would.
+            stays.join().unwrap();
+            while !left.load(Ordering::Acquire) {
+                lock(&permits).waiters.wake_all();
+                thread::yield_now();
+            }
+            leaves.join().unwrap();
+        });
     }
 }

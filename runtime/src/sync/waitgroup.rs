@@ -1,7 +1,8 @@
 //! `WaitGroup`: wait until a number of tasks have finished, like Go's `sync.WaitGroup`.
 
-use super::waiters::{lock, wait_until, WaitList};
-use std::sync::{Arc, Mutex};
+use super::waiters::{lock, Wait, WaitList};
+use crate::loom::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct State {
@@ -53,26 +54,17 @@ impl WaitGroup {
     pub fn wait(self) {
         let shared = self.shared.clone();
         drop(self);
-        wait_until(
-            &shared,
-            |s| &mut s.waiters,
-            None,
-            |s| (s.count == 0).then_some(()),
-        );
+        Wait::new(&shared, |s| &mut s.waiters).until(|s| (s.count == 0).then_some(()));
     }
 
     /// Like [`wait`](Self::wait), for at most `timeout`; returns whether the count reached zero.
     pub fn wait_timeout(self, timeout: Duration) -> bool {
         let shared = self.shared.clone();
         drop(self);
-        let deadline = Instant::now().checked_add(timeout);
-        wait_until(
-            &shared,
-            |s| &mut s.waiters,
-            deadline,
-            |s| (s.count == 0).then_some(()),
-        )
-        .is_some()
+        Wait::new(&shared, |s| &mut s.waiters)
+            .deadline(Instant::now().checked_add(timeout))
+            .until(|s| (s.count == 0).then_some(()))
+            .is_some()
     }
 
     /// How many handles are alive.

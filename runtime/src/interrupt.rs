@@ -1,0 +1,187 @@
+//! Why a wait ends before its operation happened: the green thread was cancelled, or the
+//! deadline of a `timeout` scope passed. Both unwind the waiter from a park point, and only from
+//! one whose operation has not taken effect yet (see "Promises at the edges" in DESIGN.md):
+//!
+//! - every wait checks [`pending`] *before* it parks, never after it woke: a wait that woke
+//!   because its operation can complete completes it and returns the result, and the
+//!   interruption acts at the next park;
+//! - a wait whose operation is half done (a rendezvous send whose value sits in the channel)
+//!   checks under the lock that guards that operation and undoes it there, atomically.
+//!
+//! A green thread that is already unwinding is never interrupted again: a destructor that parks
+//! while its green thread is being cancelled parks normally. Whether a green thread unwinds is
+//! tracked per green thread, because `std::thread::panicking()` is per OS thread and stays true
+//! for every green thread of a hub while one of them is suspended in the middle of an unwind.
+
+use crate::hub::with_hub;
+use std::cell::Cell;
+use std::panic::resume_unwind;
+use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The unwind payload of a cancelled green thread; `join` reports it as "cancelled".
+pub(crate) struct Cancelled;
+
+/// The unwind payload of an expired `timeout` scope, carrying the scope's id.
+pub(crate) struct ScopeExpired(pub(crate) u64);
+
+/// A deadline scope: its deadline as nanoseconds since the process's base instant, and the id
+/// that tells its expiry apart from that of an enclosing scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scope {
+    deadline: u64,
+    id: u64,
+}
+
+impl Scope {
+    /// No scope: the deadline that never comes.
+    pub(crate) const NONE: Scope = Scope {
+        deadline: u64::MAX,
+        id: 0,
+    };
+
+    pub(crate) fn new(deadline: Instant, id: u64) -> Scope {
+        Scope {
+            deadline: to_nanos(deadline),
+            id,
+        }
+    }
+
+    pub(crate) fn from_parts(deadline: u64, id: u64) -> Scope {
+        Scope { deadline, id }
+    }
+
+    pub(crate) fn deadline_nanos(self) -> u64 {
+        self.deadline
+    }
+
+    pub(crate) fn id(self) -> u64 {
+        self.id
+    }
+
+    /// Whether this scope ends before `other` does.
+    pub(crate) fn is_earlier_than(self, other: Scope) -> bool {
+        self.deadline < other.deadline
+    }
+
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        (self.deadline != u64::MAX).then(|| base() + Duration::from_nanos(self.deadline))
+    }
+
+    fn has_expired(self) -> bool {
+        self.deadline != u64::MAX && to_nanos(Instant::now()) >= self.deadline
+    }
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// An instant as nanoseconds since the process's base instant.
+fn to_nanos(at: Instant) -> u64 {
+    at.saturating_duration_since(base())
+        .as_nanos()
+        .min(u64::MAX as u128 - 1) as u64
+}
+
+thread_local! {
+    /// The innermost scope of a plain OS thread (green threads keep theirs on the task).
+    static OS_SCOPE: Cell<Scope> = const { Cell::new(Scope::NONE) };
+}
+
+/// The innermost scope of the calling OS thread (outside any green thread).
+pub(crate) fn os_scope() -> Scope {
+    OS_SCOPE.with(Cell::get)
+}
+
+pub(crate) fn set_os_scope(scope: Scope) {
+    OS_SCOPE.with(|s| s.set(scope));
+}
+
+/// For a wait on a plain OS thread: the earlier of `deadline` and the scope's deadline.
+pub(crate) fn os_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    match (deadline, os_scope().deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What must interrupt the caller's wait now, if anything.
+pub(crate) enum Interrupt {
+    Cancelled,
+    Expired(u64),
+}
+
+impl Interrupt {
+    /// Unwinds the caller with this interruption's payload.
+    pub(crate) fn raise(self) -> ! {
+        match self {
+            Interrupt::Cancelled => raise(Box::new(Cancelled)),
+            Interrupt::Expired(id) => raise(Box::new(ScopeExpired(id))),
+        }
+    }
+}
+
+/// The interruption pending for the calling green thread (or OS thread), if any.
+pub(crate) fn pending() -> Option<Interrupt> {
+    match with_hub(|hub| hub.pending_interrupt()) {
+        Some(Some(interrupt)) => Some(interrupt),
+        Some(None) => None,
+        // A plain OS thread cannot be cancelled, but its timeout scope applies; its own
+        // `panicking()` is exact.
+        None => {
+            let scope = os_scope();
+            (scope.has_expired() && !std::thread::panicking())
+                .then_some(Interrupt::Expired(scope.id))
+        }
+    }
+}
+
+/// For a green thread that is not unwinding: what its cancellation flag and innermost scope
+/// say must interrupt it now.
+pub(crate) fn due(cancelled: bool, scope: Scope) -> Option<Interrupt> {
+    if cancelled {
+        Some(Interrupt::Cancelled)
+    } else if scope.has_expired() {
+        Some(Interrupt::Expired(scope.id))
+    } else {
+        None
+    }
+}
+
+/// Unwinds if the caller was cancelled or its scope expired. Called before every park.
+pub(crate) fn check() {
+    if let Some(interrupt) = pending() {
+        interrupt.raise();
+    }
+}
+
+/// Starts an unwind with `payload`, counting it as one this green thread is in.
+pub(crate) fn raise(payload: Box<dyn std::any::Any + Send>) -> ! {
+    let _ = with_hub(|hub| hub.unwind_started());
+    resume_unwind(payload)
+}
+
+/// An unwind this green thread was in was caught (by `timeout`).
+pub(crate) fn unwind_caught() {
+    let _ = with_hub(|hub| hub.unwind_caught());
+}
+
+/// Installs, once per process, a panic hook that notes which green thread a panic starts in, and
+/// then calls the hook that was there before. Without it a green thread's panic would only be
+/// inferred (see `Hub::is_unwinding`), which is ambiguous while another green thread of the same
+/// hub is suspended in the middle of an unwind.
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        if std::thread::panicking() {
+            return; // `take_hook` would panic; the inference still works
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = with_hub(|hub| hub.unwind_started());
+            previous(info);
+        }));
+    });
+}

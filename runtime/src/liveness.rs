@@ -1,0 +1,145 @@
+//! Runtime-wide facts that decide whether anything can still happen: which hubs are idle, whether
+//! the main green thread can ever be woken, and when a shutting-down runtime has gone quiet.
+//!
+//! A hub is *idle* when nothing on it can happen without help from outside: no runnable green
+//! thread, timer, I/O waiter or blocking-pool job, and no unseen remote work. The checks below
+//! read every hub's flags one after another, so they are bracketed by an epoch that every hub
+//! bumps when it stops being idle: if the epoch did not move, all the flags held at one moment.
+
+use crate::reactor::Waker;
+use crate::wake_flags::SleepHandshake;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// One hub's flags, padded so hubs do not share a cache line.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct HubFlags {
+    /// Live [`GreenThread`](crate::GreenThread) handles to this hub's green threads.
+    external_wakers: AtomicUsize,
+    /// Is the hub asleep, and has it unseen remote work?
+    pub(crate) handshake: SleepHandshake,
+    /// Set while the hub has nothing at all to do (see the module doc).
+    idle: AtomicBool,
+}
+
+/// The state every hub of a runtime shares about the runtime as a whole.
+pub(crate) struct Liveness {
+    hubs: Box<[HubFlags]>,
+    idle_hubs: AtomicUsize,
+    /// Bumped whenever a hub stops being idle.
+    epoch: AtomicUsize,
+    /// The main green thread is done (or can never run again, or a hub failed): every green
+    /// thread is being cancelled.
+    pub(crate) shutdown: AtomicBool,
+    /// The main green thread is parked and nothing can ever wake it.
+    pub(crate) deadlock: AtomicBool,
+    /// During shutdown, every hub went idle at once: whatever still waits can never be woken by
+    /// the runtime, so the hubs give it up and stop.
+    pub(crate) quiet: AtomicBool,
+    /// The first hub that stopped because its loop panicked, and the panic's message.
+    failure: Mutex<Option<(usize, String)>>,
+    main_waker: Waker,
+}
+
+impl Liveness {
+    pub(crate) fn new(hubs: usize, main_waker: Waker) -> Liveness {
+        Liveness {
+            hubs: (0..hubs).map(|_| HubFlags::default()).collect(),
+            idle_hubs: AtomicUsize::new(0),
+            epoch: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            deadlock: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            main_waker,
+        }
+    }
+
+    pub(crate) fn flags(&self, hub: usize) -> &HubFlags {
+        &self.hubs[hub]
+    }
+
+    pub(crate) fn enter_idle(&self, hub: usize) {
+        if !self.hubs[hub].idle.swap(true, Ordering::SeqCst) {
+            self.idle_hubs.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn leave_idle(&self, hub: usize) {
+        let flags = &self.hubs[hub];
+        if flags.idle.load(Ordering::SeqCst) && flags.idle.swap(false, Ordering::SeqCst) {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            self.idle_hubs.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether every hub was idle, with no unseen remote work, at one moment during the call;
+    /// `also` adds a condition read under the same epoch bracket.
+    fn all_idle(&self, also: impl Fn(&HubFlags) -> bool) -> bool {
+        let before = self.epoch.load(Ordering::SeqCst);
+        let idle = self.idle_hubs.load(Ordering::SeqCst) == self.hubs.len()
+            && self
+                .hubs
+                .iter()
+                .all(|h| !h.handshake.is_notified() && also(h));
+        idle && self.epoch.load(Ordering::SeqCst) == before
+    }
+
+    /// Every hub is idle and nobody holds a handle that could wake a green thread: the main green
+    /// thread can never run again. Tell the main hub.
+    pub(crate) fn check_deadlock(&self) {
+        if self.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let stuck = self.all_idle(|h| h.external_wakers.load(Ordering::SeqCst) == 0);
+        if stuck && !self.deadlock.swap(true, Ordering::SeqCst) {
+            // A failed wake leaves the main hub asleep; nothing better can be done from here.
+            let _ = self.main_waker.wake();
+        }
+    }
+
+    /// During shutdown: every hub is idle, so nothing left in the runtime can make progress.
+    /// Handles held outside the runtime do not count: an OS thread that might still wake a green
+    /// thread is not waited for. Returns true the first time the runtime is found quiet; the
+    /// caller then wakes every hub so each can stop.
+    pub(crate) fn check_quiet(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+            && self.all_idle(|_| true)
+            && !self.quiet.swap(true, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet.load(Ordering::SeqCst)
+    }
+
+    /// Records that hub `hub` stopped because its loop panicked; the first failure is kept.
+    pub(crate) fn record_failure(&self, hub: usize, message: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure.get_or_insert((hub, message));
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn failure(&self) -> Option<(usize, String)> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn external_waker_added(&self, hub: usize) {
+        self.hubs[hub]
+            .external_wakers
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn external_waker_dropped(&self, hub: usize) {
+        if self.hubs[hub]
+            .external_wakers
+            .fetch_sub(1, Ordering::SeqCst)
+            == 1
+        {
+            self.check_deadlock();
+        }
+    }
+}

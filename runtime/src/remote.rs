@@ -1,0 +1,124 @@
+//! How other threads reach a hub: its remote queue of wakes, spawns and released descriptors,
+//! and the waker that ends its poll.
+//!
+//! The queue closes when its hub stops for good. Work handed to a closed queue is dealt with at
+//! once by whoever hands it over: a spawn is dropped unstarted (its join reports "cancelled"), a
+//! wake or a release has nothing left to do. So nothing is ever stranded in a queue that no
+//! hub will read again.
+
+use crate::liveness::{HubFlags, Liveness};
+use crate::reactor::{Registrar, Waker};
+use crate::task::Task;
+use crate::Hub;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Work that other threads hand to a hub.
+pub(crate) enum Remote {
+    /// Make this (parked) green thread runnable.
+    Wake(Arc<Task>),
+    /// Start a green thread on this hub (`spawn_on`).
+    Spawn(Box<dyn RemoteSpawn>),
+    /// A descriptor this hub polled was released on another thread (and already removed from
+    /// the poller there): free its token after the next poll.
+    ReleaseSource(usize),
+}
+
+/// A green thread another thread asked a hub to start. Dropping it unstarted must complete its
+/// join packet ("cancelled"), so that nobody waits for a green thread that will never exist.
+pub(crate) trait RemoteSpawn: Send {
+    fn start(self: Box<Self>, hub: &Hub);
+}
+
+struct RemoteQueue {
+    items: Vec<Remote>,
+    /// The hub stopped for good: nobody will take items again.
+    closed: bool,
+}
+
+/// The part of a hub that other threads use to hand it work.
+pub(crate) struct HubShared {
+    pub(crate) index: usize,
+    queue: Mutex<RemoteQueue>,
+    waker: Waker,
+    /// Removes descriptors from this hub's poller from any thread.
+    pub(crate) registrar: Registrar,
+    pub(crate) liveness: Arc<Liveness>,
+    /// For the blocking detector (only kept up to date when it is on): the green thread
+    /// running now and since when.
+    pub(crate) running: Mutex<Option<(Arc<Task>, Instant)>>,
+}
+
+impl HubShared {
+    pub(crate) fn new(
+        index: usize,
+        waker: Waker,
+        registrar: Registrar,
+        liveness: Arc<Liveness>,
+    ) -> HubShared {
+        HubShared {
+            index,
+            queue: Mutex::new(RemoteQueue {
+                items: Vec::new(),
+                closed: false,
+            }),
+            waker,
+            registrar,
+            liveness,
+            running: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn flags(&self) -> &HubFlags {
+        self.liveness.flags(self.index)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RemoteQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `work` to the hub and wakes it if it sleeps. When the hub has stopped for good the
+    /// work is dropped here instead (see the module doc).
+    pub(crate) fn push_remote(&self, work: Remote) {
+        let mut queue = self.lock();
+        if queue.closed {
+            drop(queue);
+            drop(work);
+            return;
+        }
+        // Leave the idle state before the work is visible, so that no idleness check can see
+        // this hub idle while it has work to do.
+        self.liveness.leave_idle(self.index);
+        queue.items.push(work);
+        drop(queue);
+        if self.flags().handshake.notify() {
+            // A failed eventfd write cannot be reported to the waker; the hub still sees the
+            // notification the next time it wakes for any other reason.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Takes everything queued so far.
+    pub(crate) fn take_remote(&self) -> Vec<Remote> {
+        std::mem::take(&mut self.lock().items)
+    }
+
+    /// Closes the queue for good and returns what was still in it.
+    pub(crate) fn close_remote(&self) -> Vec<Remote> {
+        let mut queue = self.lock();
+        queue.closed = true;
+        std::mem::take(&mut queue.items)
+    }
+
+    pub(crate) fn wake_up(&self) {
+        let _ = self.waker.wake();
+    }
+
+    pub(crate) fn external_waker_added(&self) {
+        self.liveness.external_waker_added(self.index);
+    }
+
+    pub(crate) fn external_waker_dropped(&self) {
+        self.liveness.external_waker_dropped(self.index);
+    }
+}
