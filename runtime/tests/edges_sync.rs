@@ -1,0 +1,263 @@
+//! `greenhub::sync` at the edges: wakes are neither lost nor bounced forever, a slot or a
+//! notification survives a waiter that is cancelled or times out, and a rendezvous send that
+//! fails is never delivered. Each test is named after what broke; the findings are those of the
+//! soundness review (issue 11). Hangs are caught with a `timeout`, so a regression fails instead
+//! of hanging.
+
+use greenhub::sync::{bounded, channel, Condvar, Mutex, Select, TryRecvError};
+use greenhub::Pool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Long enough that only a hang reaches it.
+const HANG: Duration = Duration::from_secs(5);
+
+/// CPU time the calling OS thread has used.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: a zeroed rusage is a valid out-parameter for getrusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid out-pointer.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0);
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// Finding 6: a select that was woken for a value somebody else took passed the wake on to the
+/// next watcher, which found nothing and passed it back: two selects bounced one stolen wake
+/// forever and the idle hub ran at full CPU.
+#[test]
+fn a_stolen_wake_does_not_bounce_between_two_selects() {
+    greenhub::run(|| {
+        let (values_tx, values) = channel::<u32>();
+        let (stop_tx, stop) = channel::<()>();
+        let (values, stop) = (Arc::new(values), Arc::new(stop));
+        let selects: Vec<_> = (0..2)
+            .map(|_| {
+                let (values, stop) = (values.clone(), stop.clone());
+                greenhub::spawn(move || loop {
+                    let done = Select::new()
+                        .recv(&values, |_| false)
+                        .recv(&stop, |_| true)
+                        .wait();
+                    if done {
+                        return;
+                    }
+                })
+            })
+            .collect();
+        greenhub::yield_now(); // both selects watch `values` now
+        values_tx.send(1).unwrap(); // wakes one of them...
+        assert_eq!(values.try_recv(), Ok(1)); // ...for a value that is gone before it looks
+        let before = thread_cpu_time();
+        greenhub::sleep(Duration::from_millis(300));
+        let busy = thread_cpu_time() - before;
+        assert!(
+            busy < Duration::from_millis(150),
+            "an idle hub used {busy:?} of CPU in 300 ms: a wake is bouncing"
+        );
+        drop(stop_tx);
+        selects.into_iter().for_each(|s| s.join().unwrap());
+    });
+}
+
+/// Finding 7: a `Select` send arm on a rendezvous channel waited among the senders, and a
+/// receiver that came later waited among the receivers: nobody woke anybody.
+#[test]
+fn a_select_send_on_a_rendezvous_channel_meets_a_later_receiver() {
+    greenhub::run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sender =
+            greenhub::spawn(move || Select::new().send(&tx, 7, |sent| sent.is_ok()).wait());
+        greenhub::yield_now(); // the select watches, parked
+        let received = greenhub::timeout(HANG, || rx.recv());
+        assert_eq!(received, Ok(Ok(7)), "the receiver and the select never met");
+        assert!(sender.join().unwrap());
+    });
+}
+
+/// Finding 7, both sides selecting.
+#[test]
+fn a_select_send_meets_a_select_receive_on_a_rendezvous_channel() {
+    greenhub::run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sender =
+            greenhub::spawn(move || Select::new().send(&tx, 8, |sent| sent.is_ok()).wait());
+        greenhub::yield_now();
+        let received =
+            greenhub::timeout(HANG, || Select::new().recv(&rx, |value| value.ok()).wait());
+        assert_eq!(received, Ok(Some(8)));
+        assert!(sender.join().unwrap());
+    });
+}
+
+/// Finding 8: a pool took its slot with `forget` and built the guard that gives it back inside
+/// the spawned closure, so a green thread cancelled before it started kept its slot forever.
+#[test]
+fn a_pool_green_thread_cancelled_before_it_starts_gives_its_slot_back() {
+    greenhub::run(|| {
+        let pool = Pool::new(1);
+        let never_runs = pool.spawn(|| ());
+        never_runs.cancel();
+        assert!(never_runs.join().unwrap_err().is_cancelled());
+        assert_eq!(pool.running(), 0);
+        let next = greenhub::timeout(HANG, || pool.spawn(|| 5).join().unwrap());
+        assert_eq!(next, Ok(5), "the pool's only slot was never given back");
+    });
+}
+
+/// Finding 8, through `Pool::cancel`.
+#[test]
+fn a_pool_cancelled_before_its_green_threads_start_keeps_its_slots() {
+    greenhub::run(|| {
+        let pool = Pool::new(2);
+        let handles: Vec<_> = (0..2).map(|_| pool.spawn(|| ())).collect();
+        pool.cancel();
+        for handle in handles {
+            assert!(handle.join().unwrap_err().is_cancelled());
+        }
+        let both = greenhub::timeout(HANG, || {
+            let a = pool.spawn(|| 1);
+            let b = pool.spawn(|| 2);
+            a.join().unwrap() + b.join().unwrap()
+        });
+        assert_eq!(both, Ok(3));
+    });
+}
+
+type Shared = Arc<(Mutex<u32>, Condvar)>;
+
+/// Two waiters on one condition variable, the first of which will be interrupted.
+fn two_waiters(
+    first_waits: impl FnOnce(Shared) + 'static,
+) -> (Shared, greenhub::JoinHandle<()>, greenhub::JoinHandle<u32>) {
+    let shared: Shared = Arc::new((Mutex::new(0), Condvar::new()));
+    let first = {
+        let shared = shared.clone();
+        greenhub::spawn(move || first_waits(shared))
+    };
+    greenhub::yield_now(); // the first is now the longest waiter
+    let second = {
+        let shared = shared.clone();
+        greenhub::spawn(move || {
+            let (mutex, condvar) = &*shared;
+            let mut value = mutex.lock();
+            while *value == 0 {
+                value = condvar.wait(value);
+            }
+            *value
+        })
+    };
+    greenhub::yield_now();
+    (shared, first, second)
+}
+
+/// Finding 9: a waiter chosen by `notify_one` and then cancelled while it retook the mutex left
+/// with the notification, and the other waiter slept forever.
+#[test]
+fn a_condvar_waiter_cancelled_while_retaking_the_lock_passes_its_notification_on() {
+    greenhub::run(|| {
+        let (shared, first, second) = two_waiters(|shared| {
+            let (mutex, condvar) = &*shared;
+            let value = mutex.lock();
+            let _value = condvar.wait(value);
+        });
+        let (mutex, condvar) = &*shared;
+        let mut value = mutex.lock();
+        *value = 1;
+        condvar.notify_one(); // chooses the first waiter
+        greenhub::yield_now(); // it wakes and parks retaking the mutex we hold
+        first.cancel();
+        greenhub::yield_now(); // it unwinds out of the wait for the lock
+        drop(value);
+        assert!(first.join().unwrap_err().is_cancelled());
+        let seen = greenhub::timeout(HANG, || second.join().unwrap());
+        assert_eq!(
+            seen,
+            Ok(1),
+            "the notification left with the cancelled waiter"
+        );
+    });
+}
+
+/// Finding 9, with the first waiter's `timeout` expiring while it retakes the lock.
+#[test]
+fn a_condvar_waiter_timing_out_while_retaking_the_lock_passes_its_notification_on() {
+    greenhub::run(|| {
+        let (shared, first, second) = two_waiters(|shared| {
+            let (mutex, condvar) = &*shared;
+            let value = mutex.lock();
+            let outcome = greenhub::timeout(Duration::from_millis(30), || {
+                let _value = condvar.wait(value);
+            });
+            assert!(
+                outcome.is_err(),
+                "the scope expires while the lock is held elsewhere"
+            );
+        });
+        let (mutex, condvar) = &*shared;
+        let mut value = mutex.lock();
+        *value = 1;
+        condvar.notify_one();
+        greenhub::sleep(Duration::from_millis(60)); // hold the lock past the first's deadline
+        drop(value);
+        first.join().unwrap();
+        let seen = greenhub::timeout(HANG, || second.join().unwrap());
+        assert_eq!(
+            seen,
+            Ok(1),
+            "the notification left with the timed-out waiter"
+        );
+    });
+}
+
+/// Finding 10: a rendezvous send cut short by `timeout` told its caller it failed, and then the
+/// next receiver got the value anyway.
+#[test]
+fn a_rendezvous_send_cut_short_by_timeout_is_not_delivered() {
+    greenhub::run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sent = greenhub::timeout(Duration::from_millis(20), || tx.send(1));
+        assert!(sent.is_err(), "nobody was receiving");
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::Empty),
+            "the failed send was delivered"
+        );
+    });
+}
+
+/// Finding 10, cut short by `cancel`.
+#[test]
+fn a_cancelled_rendezvous_send_is_not_delivered() {
+    greenhub::run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sender = greenhub::spawn(move || tx.send(2));
+        greenhub::yield_now(); // the value waits in the channel for a receiver
+        sender.cancel();
+        assert!(sender.join().unwrap_err().is_cancelled());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
+/// The other half of the rendezvous promise: a send whose value was taken returns `Ok`, even
+/// when its `timeout` expired in the same instant.
+#[test]
+fn a_rendezvous_send_whose_value_was_taken_returns_ok() {
+    greenhub::run(|| {
+        for _ in 0..200 {
+            let (tx, rx) = bounded::<u32>(0);
+            let receiver = greenhub::spawn(move || {
+                greenhub::sleep(Duration::from_millis(1));
+                rx.try_recv().ok()
+            });
+            let sent = greenhub::timeout(Duration::from_millis(1), || tx.send(3));
+            let received = receiver.join().unwrap();
+            assert_eq!(
+                sent.is_ok_and(|r| r.is_ok()),
+                received.is_some(),
+                "sent {sent:?} but received {received:?}"
+            );
+        }
+    });
+}
