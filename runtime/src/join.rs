@@ -139,8 +139,11 @@ impl<T> JoinHandle<T> {
 
     /// Cancels the green thread: at its next park point (any blocking-looking call, `park`,
     /// `sleep`, `yield_now`) it unwinds, running its destructors, and [`join`](Self::join)
-    /// reports [`JoinError::is_cancelled`]. A green thread cancelled before it started never
-    /// runs. Cancelling a finished green thread does nothing.
+    /// reports [`JoinError::is_cancelled`]. A green thread that is parked is woken: if the
+    /// operation it waits for can complete right then (data arrived, a value is there), it
+    /// completes and returns its result, and the unwind happens at the park after. A green
+    /// thread cancelled before it started never runs. Cancelling a finished green thread does
+    /// nothing.
     ///
     /// # Examples
     ///

@@ -3,7 +3,7 @@
 //! Each call site makes its own `unsafe` call and states its own safety argument in a
 //! `// SAFETY:` comment, where the lint can see it; this only interprets the result:
 //!
-//! ```ignore
+//! ```text
 //! // SAFETY: epoll_create1 takes no pointers.
 //! let epoll = os_result(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
 //! ```
