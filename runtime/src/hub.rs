@@ -28,7 +28,7 @@
 //! destructor panics, say) aborts the process with a message naming the green thread, as std
 //! does for a thread whose result panics on drop: it never unwinds into the hub.
 
-use crate::interrupt::{Interrupt, Scope};
+use crate::interrupt::Interrupt;
 use crate::reactor::{Events, Poller};
 use crate::remote::{HubShared, Remote};
 use crate::runtime::RuntimeShared;
@@ -76,6 +76,17 @@ struct SlotCell {
     join: RefCell<Option<Arc<dyn Abandon>>>,
 }
 
+/// What the hub can tell about a green thread's unwinding (see `Hub::unwinding`).
+enum Unwinding {
+    No,
+    /// In `depth` unwinds; `certain` unless another green thread suspended mid-unwind could be
+    /// what keeps the OS thread panicking.
+    Yes {
+        depth: u32,
+        certain: bool,
+    },
+}
+
 /// The green thread that is running on this hub.
 #[derive(Clone, Copy)]
 struct Current {
@@ -102,8 +113,10 @@ pub(crate) struct Hub {
     /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
     /// blocking pool); a hub with any is not idle.
     outside_waits: Cell<usize>,
-    /// Green threads suspended in the middle of an unwind (see `is_unwinding`).
+    /// Green threads suspended in the middle of an unwind (see `unwinding`).
     suspended_unwinding: Cell<usize>,
+    /// Green threads whose interruption waits for `suspended_unwinding` to drop to zero.
+    deferred: RefCell<Vec<Arc<Task>>>,
     /// Descriptors registered with this hub's poller, by token.
     sources: RefCell<Vec<Option<Arc<IoState>>>>,
     free_tokens: RefCell<Vec<usize>>,
@@ -203,6 +216,7 @@ impl Hub {
             yielder: Cell::new(std::ptr::null()),
             outside_waits: Cell::new(0),
             suspended_unwinding: Cell::new(0),
+            deferred: RefCell::new(Vec::new()),
             sources: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             released_tokens: RefCell::new(Vec::new()),
@@ -357,41 +371,116 @@ impl Hub {
     /// of its innermost `timeout` scope, unless it is unwinding already.
     pub(crate) fn pending_interrupt(&self) -> Option<Interrupt> {
         let task = self.current_task_ref()?;
-        let cancelled = task.is_cancel_requested();
-        let scope = task.scope();
-        if !cancelled && scope == Scope::NONE {
+        if !task.may_be_interrupted() {
             return None;
         }
-        crate::interrupt::due(cancelled, scope).filter(|_| !self.is_unwinding(task))
+        self.interrupt_of(task)
     }
 
-    /// Unwinds the running green thread if it was cancelled or its scope expired.
-    fn check_interrupt(&self) {
-        if let Some(interrupt) = self.pending_interrupt() {
-            interrupt.raise();
+    #[cold]
+    fn interrupt_of(&self, task: &Task) -> Option<Interrupt> {
+        if task.is_finishing() {
+            return None;
+        }
+        let scope = task.scope();
+        let due = crate::interrupt::due(task.is_cancel_requested(), scope)?;
+        match self.unwinding(task) {
+            Unwinding::No => Some(due),
+            Unwinding::Yes { depth, certain } => {
+                // A scope opened during this very unwind (inside the destructor running now)
+                // may end its wait: the expiry is caught by that scope's `timeout`, within the
+                // destructor.
+                if depth > 0 && scope.depth() == depth && scope.has_expired() {
+                    return Some(Interrupt::Expired(scope.id()));
+                }
+                if !certain {
+                    // It may be a stale count (a panic its own `catch_unwind` caught while a
+                    // neighbour keeps the thread "panicking"): look again once no neighbour is
+                    // suspended mid-unwind, so the interruption is late rather than lost.
+                    self.defer_interrupt();
+                }
+                None
+            }
         }
     }
 
-    /// Whether `task` (running, or just suspended) is in the middle of an unwind.
+    /// Unwinds `task`, the running green thread, if it was cancelled or its scope expired.
+    #[inline]
+    fn check_interrupt(&self, task: &Task) {
+        if task.may_be_interrupted() {
+            if let Some(interrupt) = self.interrupt_of(task) {
+                interrupt.raise();
+            }
+        }
+    }
+
+    /// Whether `task` (running, or just suspended) is in the middle of an unwind, and how sure
+    /// the hub can be.
     ///
     /// std only says whether *this OS thread* is unwinding, which stays true for every green
     /// thread of the hub while one of them is suspended mid-unwind (in a destructor that
     /// parks). So each green thread counts the unwinds it is known to be in: those greenhub
     /// raises and those the panic hook sees start (see `crate::interrupt`). When the OS thread
-    /// unwinds and no suspended green thread accounts for it, it must be this one. Not exact in
-    /// one corner: an unwind started with a bare `resume_unwind` while another green thread of
-    /// the hub is suspended mid-unwind is not seen.
-    fn is_unwinding(&self, task: &Task) -> bool {
+    /// unwinds and no suspended green thread accounts for it, it must be this one. While another
+    /// one is suspended mid-unwind the count may be stale (a panic caught by the green thread's
+    /// own `catch_unwind`), and an unwind started by a bare `resume_unwind` (which no hook sees)
+    /// goes unnoticed: the one corner not covered.
+    fn unwinding(&self, task: &Task) -> Unwinding {
         if !std::thread::panicking() {
-            task.set_unwinding(0);
-            false
-        } else if task.unwinding() > 0 {
-            true
-        } else if self.suspended_unwinding.get() == 0 {
+            if task.unwinding() != 0 {
+                task.set_unwinding(0);
+            }
+            return Unwinding::No;
+        }
+        let others = self.suspended_unwinding.get() + crate::interrupt::abandoned_unwinds();
+        if task.unwinding() > 0 {
+            Unwinding::Yes {
+                depth: task.unwinding(),
+                certain: others == 0,
+            }
+        } else if others == 0 {
             task.set_unwinding(1);
-            true
+            Unwinding::Yes {
+                depth: 1,
+                certain: true,
+            }
         } else {
-            false
+            Unwinding::No
+        }
+    }
+
+    fn is_unwinding(&self, task: &Task) -> bool {
+        !matches!(self.unwinding(task), Unwinding::No)
+    }
+
+    /// The unwinding depth of the running green thread, for a scope it opens now.
+    pub(crate) fn unwinding_depth(&self, task: &Task) -> u32 {
+        match self.unwinding(task) {
+            Unwinding::Yes { depth, .. } => depth,
+            Unwinding::No => 0,
+        }
+    }
+
+    /// Remembers to wake the running green thread once no green thread of this hub is
+    /// suspended mid-unwind.
+    fn defer_interrupt(&self) {
+        let Some(task) = self.current_task_arc() else {
+            return;
+        };
+        let mut deferred = self.deferred.borrow_mut();
+        if !deferred.iter().any(|t| Arc::ptr_eq(t, &task)) {
+            deferred.push(task);
+        }
+    }
+
+    /// Wakes the green threads whose interruption waited for the hub's unwinds to be over.
+    fn wake_deferred(&self) {
+        if self.suspended_unwinding.get() != 0 || self.deferred.borrow().is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for task in deferred {
+            self.wake_local(task.key(), Some(&task));
         }
     }
 
@@ -413,6 +502,11 @@ impl Hub {
     /// cancellation or timeouts: for waits that checked them already, under their own lock.
     pub(crate) fn park_raw(&self) {
         let (task, _) = self.current();
+        self.park_task(task);
+    }
+
+    #[inline]
+    fn park_task(&self, task: &Task) {
         if task.take_notification_local() {
             return;
         }
@@ -425,8 +519,9 @@ impl Hub {
     /// cancelled or its timeout scope expired. The primitive every blocking-looking call is built
     /// on: callers check their condition after it returns, and park again if they must.
     pub(crate) fn park(&self) {
-        self.check_interrupt();
-        self.park_raw();
+        let (task, _) = self.current();
+        self.check_interrupt(task);
+        self.park_task(task);
     }
 
     /// Arms a timer that wakes the running green thread at `deadline`.
@@ -438,7 +533,7 @@ impl Hub {
 
     /// [`park`](Self::park), until woken or until `deadline`.
     pub(crate) fn park_until(&self, deadline: Instant) {
-        self.check_interrupt();
+        self.check_interrupt(self.current().0);
         self.park_until_raw(deadline);
     }
 
@@ -459,30 +554,38 @@ impl Hub {
         while Instant::now() < deadline {
             self.park();
         }
-        self.check_interrupt();
+        self.check_interrupt(self.current().0);
     }
 
     /// Lets every other runnable green thread run once, then continues. A cancellation point
-    /// on the way in and out.
+    /// on the way in and, when it did let others run, on the way out.
     pub(crate) fn yield_now(&self) {
-        self.check_interrupt();
-        self.yield_raw();
-        self.check_interrupt();
+        let (task, key) = self.current();
+        self.check_interrupt(task);
+        if self.yield_task(key) {
+            self.check_interrupt(task);
+        }
     }
 
     /// [`yield_now`](Self::yield_now) that is not a cancellation point: for the I/O budget, whose
     /// operation has already happened and must return its result.
     fn yield_raw(&self) {
-        let (_, key) = self.current();
+        self.yield_task(self.current().1);
+    }
+
+    /// Yields the running green thread `key`; returns whether it was suspended.
+    #[inline]
+    fn yield_task(&self, key: u32) -> bool {
         // Nothing else can run: return at once, except once per BATCH so that the loop still
         // gets to look at timers, remote wakes and I/O.
         let quick = self.quick_yields.get();
         if quick < BATCH && self.run_queue.borrow().is_empty() && !self.has_remote_work() {
             self.quick_yields.set(quick + 1);
-            return;
+            return false;
         }
         self.run_queue.borrow_mut().push_back(key);
         self.suspend();
+        true
     }
 
     // ----- I/O -----
@@ -628,6 +731,9 @@ impl Hub {
                     self.main_done.set(true);
                 }
             }
+        }
+        if self.suspended_unwinding.get() == 0 {
+            self.wake_deferred();
         }
     }
 
@@ -842,6 +948,15 @@ impl Hub {
         // dropped here reports "cancelled" to its joiner.
         drop(self.shared.close_remote());
         self.abandon_all();
+        self.orphan_sources();
+    }
+
+    /// Lets go of every descriptor this hub's poller watches (see `IoState::orphan`).
+    fn orphan_sources(&self) {
+        let sources: Vec<Arc<IoState>> = self.sources.borrow().iter().flatten().cloned().collect();
+        for state in sources {
+            state.orphan(&self.shared);
+        }
     }
 
     /// The hub loop panicked: the hub stops for good, gives up its green threads and shuts the
@@ -858,6 +973,7 @@ impl Hub {
         self.current.set(None);
         stack::set_running(RunningStack::NONE);
         self.abandon_all();
+        self.orphan_sources();
         // Idle for good: its queue is closed, so nothing makes it leave the idle state again.
         liveness.enter_idle(self.index());
         self.wake_all_hubs();
@@ -888,6 +1004,16 @@ impl Hub {
             std::mem::forget(task);
         }
         self.live_tasks.set(0);
+        let mid_unwind = self.suspended_unwinding.replace(0);
+        crate::interrupt::add_abandoned_unwinds(mid_unwind);
+        if mid_unwind > 0 {
+            crate::sys::report(&format!(
+                "greenhub: hub {}: {mid_unwind} of the green threads given up were in the middle \
+                 of an unwind, which can never finish: std::thread::panicking() stays true on this \
+                 OS thread from now on\n",
+                self.index()
+            ));
+        }
         if !names.is_empty() {
             crate::sys::report(&format!(
                 "greenhub: hub {}: {} green thread(s) still waiting when the runtime stopped \

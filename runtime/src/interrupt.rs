@@ -16,7 +16,7 @@
 use crate::hub::with_hub;
 use std::cell::Cell;
 use std::panic::resume_unwind;
-use std::sync::{Once, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The unwind payload of a cancelled green thread; `join` reports it as "cancelled".
@@ -25,12 +25,15 @@ pub(crate) struct Cancelled;
 /// The unwind payload of an expired `timeout` scope, carrying the scope's id.
 pub(crate) struct ScopeExpired(pub(crate) u64);
 
-/// A deadline scope: its deadline as nanoseconds since the process's base instant, and the id
-/// that tells its expiry apart from that of an enclosing scope.
+/// A deadline scope: its deadline as nanoseconds since the process's base instant, the id that
+/// tells its expiry apart from that of an enclosing scope, and how many unwinds its green thread
+/// was in when the scope was opened (a scope opened inside a destructor that runs during an
+/// unwind may still end that destructor's wait: its own `timeout` catches the expiry there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scope {
     deadline: u64,
     id: u64,
+    depth: u32,
 }
 
 impl Scope {
@@ -38,17 +41,23 @@ impl Scope {
     pub(crate) const NONE: Scope = Scope {
         deadline: u64::MAX,
         id: 0,
+        depth: 0,
     };
 
-    pub(crate) fn new(deadline: Instant, id: u64) -> Scope {
+    pub(crate) fn new(deadline: Instant, id: u64, depth: u32) -> Scope {
         Scope {
             deadline: to_nanos(deadline),
             id,
+            depth,
         }
     }
 
-    pub(crate) fn from_parts(deadline: u64, id: u64) -> Scope {
-        Scope { deadline, id }
+    pub(crate) fn from_parts(deadline: u64, id: u64, depth: u32) -> Scope {
+        Scope {
+            deadline,
+            id,
+            depth,
+        }
     }
 
     pub(crate) fn deadline_nanos(self) -> u64 {
@@ -57,6 +66,11 @@ impl Scope {
 
     pub(crate) fn id(self) -> u64 {
         self.id
+    }
+
+    /// The unwinding depth of its green thread when the scope was opened.
+    pub(crate) fn depth(self) -> u32 {
+        self.depth
     }
 
     /// Whether this scope ends before `other` does.
@@ -68,7 +82,7 @@ impl Scope {
         (self.deadline != u64::MAX).then(|| base() + Duration::from_nanos(self.deadline))
     }
 
-    fn has_expired(self) -> bool {
+    pub(crate) fn has_expired(self) -> bool {
         self.deadline != u64::MAX && to_nanos(Instant::now()) >= self.deadline
     }
 }
@@ -132,14 +146,35 @@ pub(crate) fn pending() -> Option<Interrupt> {
         // `panicking()` is exact.
         None => {
             let scope = os_scope();
-            (scope.has_expired() && !std::thread::panicking())
-                .then_some(Interrupt::Expired(scope.id))
+            (scope.has_expired() && !os_thread_unwinding()).then_some(Interrupt::Expired(scope.id))
         }
     }
 }
 
-/// For a green thread that is not unwinding: what its cancellation flag and innermost scope
-/// say must interrupt it now.
+thread_local! {
+    /// Unwinds that can never finish on this OS thread: green threads a hub on this thread gave
+    /// up while they were suspended in the middle of an unwind. std's per-thread panic count
+    /// keeps counting them, so `std::thread::panicking()` stays true here from then on.
+    static ABANDONED_UNWINDS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Unwinds of green threads given up mid-unwind on this OS thread (see `Hub::abandon_all`).
+pub(crate) fn abandoned_unwinds() -> usize {
+    ABANDONED_UNWINDS.with(Cell::get)
+}
+
+pub(crate) fn add_abandoned_unwinds(count: usize) {
+    ABANDONED_UNWINDS.with(|c| c.set(c.get() + count));
+}
+
+/// Whether this plain OS thread is unwinding, as far as can be told: with abandoned unwinds
+/// around, `std::thread::panicking()` is always true here, and is then taken to mean nothing.
+fn os_thread_unwinding() -> bool {
+    std::thread::panicking() && abandoned_unwinds() == 0
+}
+
+/// What a green thread's cancellation flag and innermost scope say must interrupt it now,
+/// unwinding or not (the caller decides).
 pub(crate) fn due(cancelled: bool, scope: Scope) -> Option<Interrupt> {
     if cancelled {
         Some(Interrupt::Cancelled)
@@ -172,16 +207,20 @@ pub(crate) fn unwind_caught() {
 /// then calls the hook that was there before. Without it a green thread's panic would only be
 /// inferred (see `Hub::is_unwinding`), which is ambiguous while another green thread of the same
 /// hub is suspended in the middle of an unwind.
+///
+/// A program that replaces the hook itself should chain the previous one (see
+/// `std::panic::take_hook`), or greenhub only infers panics it did not start.
 pub(crate) fn install_panic_hook() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        if std::thread::panicking() {
-            return; // `take_hook` would panic; the inference still works
-        }
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = with_hub(|hub| hub.unwind_started());
-            previous(info);
-        }));
-    });
+    static INSTALLED: Mutex<bool> = Mutex::new(false);
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    // `take_hook` panics on a panicking thread: try again at the next `run` then.
+    if *installed || std::thread::panicking() {
+        return;
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = with_hub(|hub| hub.unwind_started());
+        previous(info);
+    }));
+    *installed = true;
 }

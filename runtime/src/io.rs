@@ -1,6 +1,7 @@
 //! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
 
 use crate::source::{Direction, Source};
+use crate::sync::Receiver;
 use crate::sys::os_result;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
@@ -16,10 +17,37 @@ impl AsRawFd for StdinFd {
 }
 
 /// How standard input is read: a terminal or a pipe signals readiness through the reactor; a
-/// regular file is always "ready" yet can still block on a slow disk, so it goes to the pool.
+/// regular file is always "ready" yet can still block on a slow disk, so a thread of its own
+/// reads it ahead into a channel. Either way a read that is cancelled or times out leaves what
+/// was read in the buffer (or the channel) for the next one: nothing is lost.
 enum Mode {
     Reactor(Source<StdinFd>),
-    BlockingPool,
+    ReaderThread(Receiver<io::Result<Vec<u8>>>),
+}
+
+/// Starts the thread that reads standard input ahead, one chunk at a time.
+fn reader_thread() -> Mode {
+    let (chunks, received) = crate::sync::bounded(1);
+    let started = std::thread::Builder::new()
+        .name("greenhub-stdin".into())
+        .spawn(move || loop {
+            let mut chunk = vec![0u8; 8192];
+            let read = io::stdin().lock().read(&mut chunk).map(|n| {
+                chunk.truncate(n);
+                chunk
+            });
+            let end = !matches!(&read, Ok(chunk) if !chunk.is_empty());
+            if chunks.send(read).is_err() || end {
+                return;
+            }
+        });
+    if let Err(err) = started {
+        // Reported by the first read; later reads see end of input.
+        let (failed, received) = crate::sync::bounded(1);
+        let _ = failed.try_send(Err(err));
+        return Mode::ReaderThread(received);
+    }
+    Mode::ReaderThread(received)
 }
 
 struct Shared {
@@ -37,7 +65,7 @@ fn shared() -> &'static Mutex<Shared> {
         let is_file = unsafe { libc::fstat(0, &mut stat) } == 0
             && (stat.st_mode & libc::S_IFMT) == libc::S_IFREG;
         let mode = if is_file {
-            Mode::BlockingPool
+            reader_thread()
         } else {
             Mode::Reactor(Source::new(StdinFd))
         };
@@ -82,32 +110,31 @@ fn read_ready_stdin(buf: &mut [u8]) -> io::Result<usize> {
 
 impl Shared {
     /// Reads more input into the buffer; returns how much (0 at end of input).
+    /// Reads more input onto the end of the buffer (what was not consumed yet stays); returns
+    /// how much, 0 at end of input.
     fn fill(&mut self) -> io::Result<usize> {
-        let mut chunk = vec![0u8; 8192];
-        let n = match &self.mode {
+        let chunk = match &self.mode {
             Mode::Reactor(source) => {
+                let mut chunk = vec![0u8; 8192];
                 match source.io_with(Direction::Read, None, |_| read_ready_stdin(&mut chunk)) {
                     // A descriptor epoll refuses (such as /dev/null) is always ready anyway.
                     Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                        self.mode = Mode::BlockingPool;
+                        self.mode = reader_thread();
                         return self.fill();
                     }
-                    other => other?,
+                    other => chunk.truncate(other?),
                 }
+                chunk
             }
-            Mode::BlockingPool => {
-                let (n, filled) = crate::unblock(move || {
-                    let n = io::stdin().lock().read(&mut chunk)?;
-                    Ok::<_, io::Error>((n, chunk))
-                })?;
-                chunk = filled;
-                n
-            }
+            Mode::ReaderThread(chunks) => match chunks.recv() {
+                Ok(chunk) => chunk?,
+                Err(_) => Vec::new(), // the reader saw the end
+            },
         };
         self.buffer.drain(..self.start);
         self.start = 0;
-        self.buffer.extend_from_slice(&chunk[..n]);
-        Ok(n)
+        self.buffer.extend_from_slice(&chunk);
+        Ok(chunk.len())
     }
 }
 
@@ -163,19 +190,23 @@ impl Stdin {
     /// A read error.
     pub fn read_until(&self, delimiter: u8, out: &mut Vec<u8>) -> io::Result<usize> {
         let mut shared = lock();
-        let mut total = 0;
+        // Nothing is consumed until the line is complete: a read cut short (cancelled, timed
+        // out) leaves the part it saw in the buffer for the next one.
+        let mut searched = 0;
         loop {
             let available = &shared.buffer[shared.start..];
-            if let Some(at) = available.iter().position(|&b| b == delimiter) {
-                out.extend_from_slice(&available[..=at]);
-                shared.start += at + 1;
-                return Ok(total + at + 1);
+            if let Some(at) = available[searched..].iter().position(|&b| b == delimiter) {
+                let line = searched + at + 1;
+                out.extend_from_slice(&available[..line]);
+                shared.start += line;
+                return Ok(line);
             }
-            total += available.len();
-            out.extend_from_slice(available);
-            shared.start = shared.buffer.len();
+            searched = available.len();
             if shared.fill()? == 0 {
-                return Ok(total);
+                let rest = shared.buffer.len() - shared.start;
+                out.extend_from_slice(&shared.buffer[shared.start..]);
+                shared.start = shared.buffer.len();
+                return Ok(rest);
             }
         }
     }

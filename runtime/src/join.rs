@@ -130,7 +130,7 @@ impl<T> JoinHandle<T> {
     pub fn join(mut self) -> Result<T, JoinError> {
         // If the wait unwinds (the joiner was cancelled), `drop` detaches as usual. A join
         // that finds the outcome there returns it, even if the joiner was cancelled meanwhile.
-        let outcome = self.packet.wait(Unparker::current(), crate::park);
+        let outcome = self.packet.wait(Unparker::current, crate::park);
         if let Some(task) = self.task.take() {
             recycle(task);
         }
@@ -275,7 +275,7 @@ impl JoinError {
     }
 
     /// The panic payload, to inspect or to continue the panic with
-    /// [`std::panic::resume_unwind`].
+    /// [`resume_unwind`](Self::resume_unwind) (or std's).
     ///
     /// # Panics
     ///
@@ -284,6 +284,33 @@ impl JoinError {
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         self.try_into_panic()
             .expect("the green thread was cancelled, it did not panic")
+    }
+
+    /// Continues the green thread's panic (or cancellation) in the caller, as
+    /// `std::panic::resume_unwind(err.into_panic())` would. Prefer it inside a green thread:
+    /// greenhub then knows the caller unwinds (panic hooks do not see `resume_unwind`), which
+    /// matters if a destructor on the way parks while a neighbour green thread of the same hub
+    /// is suspended in the middle of an unwind of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// greenhub::run(|| {
+    ///     let outer = greenhub::spawn(|| {
+    ///         let inner = greenhub::spawn(|| -> () { panic!("deep") });
+    ///         if let Err(err) = inner.join() {
+    ///             err.resume_unwind();
+    ///         }
+    ///     });
+    ///     assert!(outer.join().unwrap_err().is_panic());
+    /// });
+    /// ```
+    pub fn resume_unwind(self) -> ! {
+        let payload: Box<dyn Any + Send> = match self.repr {
+            Repr::Panicked(payload) => payload,
+            Repr::Cancelled => Box::new(Cancelled),
+        };
+        crate::interrupt::raise(payload)
     }
 
     /// The panic payload, or the error itself when the green thread was cancelled.

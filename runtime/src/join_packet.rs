@@ -79,10 +79,11 @@ impl<O, W: Unpark> Packet<O, W> {
         self.outcome.with_mut(|cell| unsafe { (*cell).take() })
     }
 
-    /// Waits for the outcome as `me`, calling `park` until it is there. `park` may unwind (the
-    /// joiner was cancelled); the handle's drop then detaches as usual.
-    pub(crate) fn wait(&self, me: W, mut park: impl FnMut()) -> O {
+    /// Waits for the outcome as `me()` (asked only if it must wait), calling `park` until it is
+    /// there. `park` may unwind (the joiner was cancelled); the handle's drop then detaches.
+    pub(crate) fn wait(&self, me: impl FnOnce() -> W, mut park: impl FnMut()) -> O {
         if !self.is_complete() {
+            let me = me();
             // SAFETY: only the joiner writes `waiter`, and only before setting WAITING.
             self.waiter.with_mut(|cell| unsafe { *cell = Some(me) });
             let previous = self.state.fetch_or(WAITING, Ordering::AcqRel);
@@ -130,7 +131,7 @@ mod tests {
     fn a_join_after_completion_takes_the_outcome_without_parking() {
         let packet: Packet<u32, NoWaiter> = Packet::new();
         assert_eq!(packet.complete(9), None);
-        assert_eq!(packet.wait(NoWaiter, || panic!("must not park")), 9);
+        assert_eq!(packet.wait(|| NoWaiter, || panic!("must not park")), 9);
     }
 }
 
@@ -158,7 +159,7 @@ mod loom_models {
                 let packet = packet.clone();
                 thread::spawn(move || assert!(packet.complete(42).is_none()))
             };
-            assert_eq!(packet.wait(thread::current(), thread::park), 42);
+            assert_eq!(packet.wait(thread::current, thread::park), 42);
             finisher.join().unwrap();
         });
     }

@@ -10,6 +10,7 @@ use crate::liveness::{HubFlags, Liveness};
 use crate::reactor::{Registrar, Waker};
 use crate::task::Task;
 use crate::Hub;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -47,6 +48,8 @@ pub(crate) struct HubShared {
     /// For the blocking detector (only kept up to date when it is on): the green thread
     /// running now and since when.
     pub(crate) running: Mutex<Option<(Arc<Task>, Instant)>>,
+    /// The hub stopped for good: its poller reports nothing any more.
+    stopped: AtomicBool,
 }
 
 impl HubShared {
@@ -66,7 +69,13 @@ impl HubShared {
             registrar,
             liveness,
             running: Mutex::new(None),
+            stopped: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the hub has stopped for good (see `close_remote`).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     pub(crate) fn flags(&self) -> &HubFlags {
@@ -103,8 +112,9 @@ impl HubShared {
         std::mem::take(&mut self.lock().items)
     }
 
-    /// Closes the queue for good and returns what was still in it.
+    /// The hub stops for good: closes the queue and returns what was still in it.
     pub(crate) fn close_remote(&self) -> Vec<Remote> {
+        self.stopped.store(true, Ordering::Release);
         let mut queue = self.lock();
         queue.closed = true;
         std::mem::take(&mut queue.items)

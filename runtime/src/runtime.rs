@@ -145,6 +145,8 @@ impl Runtime {
     /// - When the main green thread parks and nothing can ever wake it (no runnable green
     ///   thread, timer, I/O interest, blocking-pool work or live [`GreenThread`] handle in the
     ///   whole runtime): the program would block forever, so `run` says so instead of hanging.
+    ///   Only a `GreenThread` handle counts as a way in from outside: a `JoinHandle`, `Pool` or
+    ///   `ServerHandle` kept on a plain OS thread to cancel a green thread later does not.
     /// - When called from inside a green thread, or when the OS refuses a poller or a thread.
     ///
     /// [`GreenThread`]: crate::GreenThread

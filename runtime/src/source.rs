@@ -98,6 +98,27 @@ impl IoState {
         }
     }
 
+    /// The hub that polls this descriptor stops for good: the descriptor leaves its poller and
+    /// every waiter is woken, to wait again through a hub that still runs (one of another
+    /// runtime, say) rather than forever on a poller nobody polls.
+    pub(crate) fn orphan(&self, owner: &Arc<HubShared>) {
+        let woken: Vec<Unparker> = {
+            let mut waiters = self.lock();
+            let owned = waiters
+                .registration
+                .as_ref()
+                .is_some_and(|(registered, _)| Arc::ptr_eq(registered, owner));
+            if owned {
+                waiters.registration = None;
+                let _ = owner.registrar.deregister(self.fd);
+            }
+            let mut all = std::mem::take(&mut waiters.readers);
+            all.append(&mut waiters.writers);
+            all
+        };
+        woken.iter().for_each(Unparker::unpark);
+    }
+
     /// Marks the descriptor closed and wakes everyone waiting on it.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
@@ -130,15 +151,14 @@ impl IoState {
         let me = Unparker::current();
         {
             let mut waiters = self.lock();
-            let registered_with_a_live_hub = waiters
+            let registered_with_a_running_hub = waiters
                 .registration
                 .as_ref()
-                .is_some_and(|(owner, _)| !owner.liveness.shutdown.load(Ordering::SeqCst));
-            if !registered_with_a_live_hub {
+                .is_some_and(|(owner, _)| !owner.is_stopped());
+            if !registered_with_a_running_hub {
                 if let Some((stale, _)) = waiters.registration.take() {
-                    // Left over from a runtime that has stopped: its poller must not keep the
-                    // descriptor (a new registration here would fail with EEXIST on the same
-                    // poller, and a stale one reports events under a token nobody owns).
+                    // Left over from a hub that has stopped (and normally let go of it already,
+                    // see `orphan`): its poller must not keep the descriptor.
                     let _ = stale.registrar.deregister(self.fd);
                 }
                 let token = hub.register_source(self.clone())?;

@@ -22,10 +22,14 @@ where
 {
     move |task: &Task| {
         let outcome = if task.is_cancel_requested() {
+            task.set_finishing();
             drop_unstarted(f).and(Err(JoinError::cancelled()))
         } else {
             outcome_of(catch_unwind(AssertUnwindSafe(f)))
         };
+        // Its function is done: dropping a result nobody joins (whose destructor may park)
+        // runs to completion; a cancel or a shutdown can no longer cut it short.
+        task.set_finishing();
         complete(&packet, outcome, task);
     }
 }

@@ -48,6 +48,10 @@ pub(crate) struct Task {
     /// remote unparks queues one entry, not one per call.
     remote_wake: RemoteWakeFlag,
     cancel: AtomicBool,
+    /// Set once the green thread's function is done (returned, panicked, or was cancelled
+    /// before it started): what remains, dropping its result, runs to completion and is never
+    /// interrupted. Owner-only, like `state`.
+    finishing: AtomicBool,
     /// Panics this green thread started and has not finished unwinding, as far as the hub can
     /// tell (see `Hub::is_unwinding`). Per green thread because `std::thread::panicking()` is per
     /// OS thread: it is true for every green thread of a hub while one of them is suspended in
@@ -57,6 +61,7 @@ pub(crate) struct Task {
     /// and id. Owner-only, like `state`.
     scope_deadline: AtomicU64,
     scope_id: AtomicU64,
+    scope_depth: AtomicU32,
 }
 
 impl Task {
@@ -69,9 +74,11 @@ impl Task {
             state: AtomicU8::new(EMPTY),
             remote_wake: RemoteWakeFlag::default(),
             cancel: AtomicBool::new(false),
+            finishing: AtomicBool::new(false),
             unwinding: AtomicU32::new(0),
             scope_deadline: AtomicU64::new(Scope::NONE.deadline_nanos()),
             scope_id: AtomicU64::new(0),
+            scope_depth: AtomicU32::new(0),
         }
     }
 
@@ -83,9 +90,11 @@ impl Task {
         *self.state.get_mut() = EMPTY;
         self.remote_wake.reset();
         *self.cancel.get_mut() = false;
+        *self.finishing.get_mut() = false;
         *self.unwinding.get_mut() = 0;
         *self.scope_deadline.get_mut() = Scope::NONE.deadline_nanos();
         *self.scope_id.get_mut() = Scope::NONE.id();
+        *self.scope_depth.get_mut() = Scope::NONE.depth();
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -136,6 +145,16 @@ impl Task {
         self.remote_wake.entry_taken();
     }
 
+    /// On the owning hub: the green thread's function is done; nothing interrupts it any more.
+    pub(crate) fn set_finishing(&self) {
+        self.finishing.store(true, Ordering::Relaxed);
+    }
+
+    /// On the owning hub: see [`set_finishing`](Self::set_finishing).
+    pub(crate) fn is_finishing(&self) -> bool {
+        self.finishing.load(Ordering::Relaxed)
+    }
+
     /// On the owning hub: how many unwinds this green thread is known to be in.
     pub(crate) fn unwinding(&self) -> u32 {
         self.unwinding.load(Ordering::Relaxed)
@@ -151,6 +170,7 @@ impl Task {
         Scope::from_parts(
             self.scope_deadline.load(Ordering::Relaxed),
             self.scope_id.load(Ordering::Relaxed),
+            self.scope_depth.load(Ordering::Relaxed),
         )
     }
 
@@ -159,6 +179,7 @@ impl Task {
         self.scope_deadline
             .store(scope.deadline_nanos(), Ordering::Relaxed);
         self.scope_id.store(scope.id(), Ordering::Relaxed);
+        self.scope_depth.store(scope.depth(), Ordering::Relaxed);
     }
 
     pub(crate) fn request_cancel(&self) {
@@ -167,6 +188,15 @@ impl Task {
 
     pub(crate) fn is_cancel_requested(&self) -> bool {
         self.cancel.load(Ordering::Acquire)
+    }
+
+    /// On the owning hub: whether a cancellation or a `timeout` scope could interrupt the green
+    /// thread now; false on the fast path of every park (no cancel, no scope), which then
+    /// needs nothing else.
+    #[inline]
+    pub(crate) fn may_be_interrupted(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+            || self.scope_deadline.load(Ordering::Relaxed) != Scope::NONE.deadline_nanos()
     }
 
     /// Wakes the task from any thread: directly when called on its own hub, else through the

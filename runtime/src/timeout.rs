@@ -86,12 +86,14 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     };
     let mut f = Some(f);
     let id = next_scope_id();
-    let new = Scope::new(deadline, id);
     let in_green_thread = with_hub(|hub| {
         let task = hub.current_task_ref()?;
+        let new = Scope::new(deadline, id, hub.unwinding_depth(task));
         let enclosing = task.scope();
-        // Only an earlier deadline needs a scope of its own (and a timer).
-        let timer = new.is_earlier_than(enclosing).then(|| {
+        // Only an earlier deadline needs a scope of its own (and a timer), or one opened in
+        // a destructor running during an unwind: the enclosing scope cannot end its waits.
+        let own_scope = new.is_earlier_than(enclosing) || new.depth() != enclosing.depth();
+        let timer = own_scope.then(|| {
             task.set_scope(new);
             hub.timer(deadline)
         });
@@ -107,6 +109,7 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     let outcome = match in_green_thread {
         Some(outcome) => outcome,
         None => {
+            let new = Scope::new(deadline, id, 0);
             let enclosing = interrupt::os_scope();
             if new.is_earlier_than(enclosing) {
                 interrupt::set_os_scope(new);

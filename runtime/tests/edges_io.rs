@@ -270,3 +270,104 @@ fn socket_inodes() -> Vec<(i32, u64)> {
         })
         .collect()
 }
+
+/// `io::stdin().read_line` moved a partial line out of its buffer before it parked for the
+/// rest, so a `timeout` (or cancel) in between threw the partial line away.
+#[test]
+fn a_stdin_line_read_cut_short_keeps_what_it_had_read() {
+    const TEST: &str = "a_stdin_line_read_cut_short_keeps_what_it_had_read";
+    if common::is_child(TEST) {
+        greenhub::run(|| {
+            let stdin = greenhub::io::stdin();
+            let mut line = String::new();
+            let first =
+                greenhub::timeout(Duration::from_millis(100), || stdin.read_line(&mut line));
+            assert!(first.is_err(), "the rest of the line comes later");
+            let mut line = String::new();
+            stdin.read_line(&mut line).unwrap();
+            println!("next line: {line:?}");
+        });
+        return;
+    }
+    let mut ends = [0; 2];
+    // SAFETY: pipe writes two new descriptors into `ends`.
+    assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned here, once each.
+    let (reader, writer) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(ends[0]),
+            std::os::fd::OwnedFd::from_raw_fd(ends[1]),
+        )
+    };
+    let typist = std::thread::spawn(move || {
+        let mut writer = std::fs::File::from(writer);
+        writer.write_all(b"hel").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        writer.write_all(b"lo\nworld\n").unwrap();
+    });
+    let outcome = common::run_child(TEST, Duration::from_secs(30), |command| {
+        command.stdin(std::process::Stdio::from(reader));
+    });
+    typist.join().unwrap();
+    assert!(
+        outcome.stdout.contains("next line: \"hello\\n\""),
+        "status {:?}, stdout: {}, stderr: {}",
+        outcome.status,
+        outcome.stdout,
+        outcome.stderr
+    );
+}
+
+/// A socket first waited on in one runtime stayed registered with that runtime's poller; once
+/// that runtime stopped, a green thread of another runtime that was waiting on the socket
+/// meanwhile was never woken again.
+#[test]
+fn a_socket_outlives_the_runtime_that_first_waited_on_it() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (accepted, _) = listener.accept()?;
+    let (stream_tx, stream_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    // The first runtime waits on the socket (registering it with its hub), hands it over, and
+    // keeps running until told to stop.
+    let first = std::thread::spawn(move || {
+        greenhub::Runtime::builder()
+            .hubs(1)
+            .build()
+            .unwrap()
+            .run(move || {
+                let stream = TcpStream::try_from(accepted).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(10)))
+                    .unwrap();
+                let waited = (&stream).read(&mut [0u8; 1]);
+                assert_eq!(waited.unwrap_err().kind(), io::ErrorKind::TimedOut);
+                stream.set_read_timeout(None).unwrap();
+                stream_tx.send(stream).unwrap();
+                greenhub::unblock(move || stop_rx.recv().unwrap());
+            })
+    });
+    let stream = stream_rx.recv().unwrap();
+    let read = common::within(Duration::from_secs(10), move || {
+        greenhub::run(move || {
+            let reader = greenhub::spawn(move || {
+                let mut late = [0u8; 4];
+                (&stream).read_exact(&mut late).map(|()| late)
+            });
+            greenhub::sleep(Duration::from_millis(20)); // the reader waits, through the first runtime
+            greenhub::unblock(move || {
+                stop_tx.send(()).unwrap();
+                first.join().unwrap();
+            });
+            client.write_all(b"late").unwrap();
+            reader.join().unwrap()
+        })
+    });
+    assert_eq!(
+        &read.expect("the reader was never woken")?,
+        b"late",
+        "read the wrong bytes"
+    );
+    Ok(())
+}

@@ -261,3 +261,61 @@ fn a_rendezvous_send_whose_value_was_taken_returns_ok() {
         }
     });
 }
+
+/// A `Select` send arm on a rendezvous channel counted a receiving `Select` with other arms as
+/// "a receiver waits" and reported `Ok`; that select then fired another arm, and the value sat
+/// in the channel until it was dropped, never received.
+#[test]
+fn a_select_send_on_a_rendezvous_channel_is_ok_only_if_received() {
+    greenhub::run(|| {
+        for round in 0..4 {
+            if round % 2 == 1 {
+                Select::<()>::new().default(|| ()).wait(); // shifts the fair rotation
+            }
+            let (tx, rx) = bounded::<u32>(0);
+            let (other_tx, other_rx) = channel::<&str>();
+            let receiver = greenhub::spawn(move || {
+                Select::new()
+                    .recv(&other_rx, |_| None)
+                    .recv(&rx, |value| value.ok())
+                    .wait()
+            });
+            greenhub::yield_now(); // the receiving select watches both channels
+            other_tx.send("ping").unwrap(); // another of its arms is ready now
+            let sent = Select::new()
+                .send(&tx, 7, |sent| sent.is_ok())
+                .default(|| false)
+                .wait();
+            let received = receiver.join().unwrap();
+            assert_eq!(
+                sent,
+                received.is_some(),
+                "round {round}: sent {sent}, received {received:?}"
+            );
+            assert_eq!(tx.len(), 0, "a value sits in a rendezvous channel");
+        }
+    });
+}
+
+/// `Event::set` wakes every waiter, but a waiter that only ran after a `clear` checked the flag
+/// again and went back to sleep: a `set(); clear()` pulse was lost.
+#[test]
+fn an_event_pulse_releases_every_waiter() {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    rt.run(|| {
+        let event = Arc::new(greenhub::sync::Event::new());
+        let waiters: Vec<_> = (0..2)
+            .map(|hub| {
+                let event = event.clone();
+                greenhub::spawn_on(hub, move || event.wait())
+            })
+            .collect();
+        greenhub::sleep(Duration::from_millis(20)); // both wait
+        event.set();
+        event.clear();
+        for waiter in waiters {
+            let joined = greenhub::timeout(HANG, || waiter.join());
+            assert!(joined.is_ok(), "a waiter missed the pulse");
+        }
+    });
+}

@@ -15,8 +15,23 @@ struct State<T> {
     senders: usize,
     receivers: usize,
     next_ticket: u64,
+    /// Receivers that will take a value they are woken for: `recv` and its kin, and `Select`s
+    /// whose only arm receives here. On a rendezvous channel these are "a receiver waits".
     receive_waiters: WaitList,
+    /// `Select`s with other arms too, which may fire one of those instead of receiving here.
+    receive_watchers: WaitList,
     send_waiters: WaitList,
+}
+
+/// Which of a channel's wait lists a `Select` arm watches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Side {
+    /// A send arm: woken when there is room (on a rendezvous channel: a receiver).
+    Send,
+    /// The only arm of its select, receiving: it takes a value it is woken for.
+    Take,
+    /// A receive arm of a select with other arms.
+    Receive,
 }
 
 pub(crate) struct Channel<T> {
@@ -50,6 +65,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
             receivers: 1,
             next_ticket: 0,
             receive_waiters: WaitList::default(),
+            receive_watchers: WaitList::default(),
             send_waiters: WaitList::default(),
         }),
     });
@@ -131,8 +147,22 @@ impl<T> State<T> {
     fn push(&mut self, value: T) -> u64 {
         self.next_ticket += 1;
         self.queue.push_back((self.next_ticket, value));
-        self.receive_waiters.wake_one();
+        self.wake_a_receiver();
         self.next_ticket
+    }
+
+    /// A value came (or a wake for one was passed on): a receiver that will take it, if any is
+    /// waiting, else a select that may.
+    fn wake_a_receiver(&mut self) {
+        if !self.receive_waiters.wake_one() {
+            self.receive_watchers.wake_one();
+        }
+    }
+
+    /// Whether a rendezvous send can hand its value over now: more receivers wait, each bound
+    /// to take a value, than values wait for them.
+    fn has_waiting_receiver(&self) -> bool {
+        self.receive_waiters.len() > self.queue.len()
     }
 
     fn holds(&self, ticket: u64) -> bool {
@@ -209,37 +239,38 @@ impl<T> Channel<T> {
 
 /// What `Select` needs of a channel: to watch for a receive or a send becoming possible.
 impl<T> Channel<T> {
-    pub(crate) fn watch(&self, sending: bool, who: crate::GreenThread) -> u64 {
+    pub(crate) fn watch(&self, side: Side, who: crate::GreenThread) -> u64 {
         let mut state = lock(&self.state);
-        if sending {
-            state.send_waiters.add(who)
-        } else {
-            let id = state.receive_waiters.add(who);
-            state.receiver_waits();
-            id
+        match side {
+            Side::Send => state.send_waiters.add(who),
+            Side::Take => {
+                let id = state.receive_waiters.add(who);
+                state.receiver_waits();
+                id
+            }
+            Side::Receive => state.receive_watchers.add(who),
         }
     }
 
     /// Stops watching; false when a wake was already spent on this watcher.
-    pub(crate) fn unwatch(&self, sending: bool, id: u64) -> bool {
+    pub(crate) fn unwatch(&self, side: Side, id: u64) -> bool {
         let mut state = lock(&self.state);
-        let list = if sending {
-            &mut state.send_waiters
-        } else {
-            &mut state.receive_waiters
-        };
-        list.remove(id)
+        match side {
+            Side::Send => state.send_waiters.remove(id),
+            Side::Take => state.receive_waiters.remove(id),
+            Side::Receive => state.receive_watchers.remove(id),
+        }
     }
 
     /// Passes a spent wake on to the next watcher.
-    pub(crate) fn forward(&self, sending: bool) {
+    pub(crate) fn forward(&self, side: Side) {
         let mut state = lock(&self.state);
-        let list = if sending {
-            &mut state.send_waiters
-        } else {
-            &mut state.receive_waiters
-        };
-        list.wake_one();
+        match side {
+            Side::Send => {
+                state.send_waiters.wake_one();
+            }
+            Side::Take | Side::Receive => state.wake_a_receiver(),
+        }
     }
 }
 
@@ -281,7 +312,7 @@ impl<T> Sender<T> {
             return Err(TrySendError::Disconnected(value));
         }
         let ready = match state.capacity {
-            Some(0) => !state.receive_waiters.is_empty(),
+            Some(0) => state.has_waiting_receiver(),
             _ => state.has_room(),
         };
         if !ready {
@@ -388,6 +419,7 @@ impl<T> Drop for Sender<T> {
         state.senders -= 1;
         if state.senders == 0 {
             state.receive_waiters.wake_all();
+            state.receive_watchers.wake_all();
         }
     }
 }

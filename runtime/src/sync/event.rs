@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 struct State {
     set: bool,
+    /// Counts `set` calls, so that a waiter woken by a `set` returns even if `clear` came
+    /// before it got to run (as Python's and gevent's events do).
+    sets: u64,
     waiters: WaitList,
 }
 
@@ -42,6 +45,7 @@ impl Event {
         Event {
             state: Mutex::new(State {
                 set: false,
+                sets: 0,
                 waiters: WaitList::default(),
             }),
         }
@@ -51,6 +55,7 @@ impl Event {
     pub fn set(&self) {
         let mut state = lock(&self.state);
         state.set = true;
+        state.sets += 1;
         state.waiters.wake_all();
     }
 
@@ -64,16 +69,25 @@ impl Event {
         lock(&self.state).set
     }
 
-    /// Parks until the flag is set (returns at once if it is).
+    /// Parks until the flag is set (returns at once if it is). A `set` that happens while it
+    /// waits releases it even if the flag is cleared again before it runs.
     pub fn wait(&self) {
-        Wait::new(&self.state, |s| &mut s.waiters).until(|s| s.set.then_some(()));
+        self.wait_until(None);
     }
 
     /// Like [`wait`](Self::wait), for at most `timeout`. Returns whether the flag was set.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut sets_before = None;
         Wait::new(&self.state, |s| &mut s.waiters)
-            .deadline(Instant::now().checked_add(timeout))
-            .until(|s| s.set.then_some(()))
+            .deadline(deadline)
+            .until(|s| {
+                let before = *sets_before.get_or_insert(s.sets);
+                (s.set || s.sets != before).then_some(())
+            })
             .is_some()
     }
 }

@@ -257,7 +257,7 @@ impl Condvar {
         fn whole_list(list: &mut WaitList) -> &mut WaitList {
             list
         }
-        let registration = Registration::new(&self.waiters, whole_list, id);
+        let registration = Registration::new(&self.waiters, &whole_list, id);
         drop(guard);
         park_raw_until(deadline);
         let notified = registration.finish();

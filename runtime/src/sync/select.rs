@@ -1,6 +1,8 @@
 //! `Select`: wait on several channel operations at once, like Go's `select` or gevent's `wait`.
 
-use super::channel::{Channel, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+use super::channel::{
+    Channel, Receiver, RecvError, SendError, Sender, Side, TryRecvError, TrySendError,
+};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -16,20 +18,31 @@ trait Case<'a, R> {
 
 /// The channel operations `Select` needs, with the value type erased.
 trait Watch {
-    fn watch(&self, sending: bool, who: crate::GreenThread) -> u64;
-    fn unwatch(&self, sending: bool, id: u64) -> bool;
-    fn forward(&self, sending: bool);
+    fn watch(&self, side: Side, who: crate::GreenThread) -> u64;
+    fn unwatch(&self, side: Side, id: u64) -> bool;
+    fn forward(&self, side: Side);
 }
 
 impl<T> Watch for Channel<T> {
-    fn watch(&self, sending: bool, who: crate::GreenThread) -> u64 {
-        Channel::watch(self, sending, who)
+    fn watch(&self, side: Side, who: crate::GreenThread) -> u64 {
+        Channel::watch(self, side, who)
     }
-    fn unwatch(&self, sending: bool, id: u64) -> bool {
-        Channel::unwatch(self, sending, id)
+    fn unwatch(&self, side: Side, id: u64) -> bool {
+        Channel::unwatch(self, side, id)
     }
-    fn forward(&self, sending: bool) {
-        Channel::forward(self, sending)
+    fn forward(&self, side: Side) {
+        Channel::forward(self, side)
+    }
+}
+
+/// The list an arm watches: a receive arm that is its select's only arm will take a value it
+/// is woken for (on a rendezvous channel it counts as a waiting receiver); one among others may
+/// fire another arm instead.
+fn side_of(sending: bool, arms: usize) -> Side {
+    match (sending, arms) {
+        (true, _) => Side::Send,
+        (false, 1) => Side::Take,
+        (false, _) => Side::Receive,
     }
 }
 
@@ -242,9 +255,10 @@ impl<'a, R> Select<'a, R> {
     /// Runs arm `fired`, after passing on the wakes this select took from the other arms'
     /// channels: their items may still be there, and another waiter may need them.
     fn fire(mut self, fired: usize, woken_for: &[usize]) -> R {
+        let arms = self.cases.len();
         for &arm in woken_for.iter().filter(|&&arm| arm != fired) {
             let (channel, sending) = self.cases[arm].watched();
-            channel.forward(sending);
+            channel.forward(side_of(sending, arms));
         }
         self.cases[fired].then()
     }
@@ -252,7 +266,7 @@ impl<'a, R> Select<'a, R> {
 
 /// The watches a waiting select holds on its arms' channels.
 struct Watching<'a> {
-    watches: Vec<(&'a dyn Watch, bool, u64)>,
+    watches: Vec<(&'a dyn Watch, Side, u64)>,
 }
 
 impl<'a> Watching<'a> {
@@ -263,7 +277,8 @@ impl<'a> Watching<'a> {
                 .iter()
                 .map(|case| {
                     let (channel, sending) = case.watched();
-                    (channel, sending, channel.watch(sending, me.clone()))
+                    let side = side_of(sending, cases.len());
+                    (channel, side, channel.watch(side, me.clone()))
                 })
                 .collect(),
         }
@@ -274,7 +289,7 @@ impl<'a> Watching<'a> {
         std::mem::take(&mut self.watches)
             .into_iter()
             .enumerate()
-            .filter(|(_, (channel, sending, id))| !channel.unwatch(*sending, *id))
+            .filter(|(_, (channel, side, id))| !channel.unwatch(*side, *id))
             .map(|(arm, _)| arm)
             .collect()
     }
@@ -283,9 +298,9 @@ impl<'a> Watching<'a> {
 impl Drop for Watching<'_> {
     /// Unwinding out of the wait: a wake a channel spent on us goes to its next waiter.
     fn drop(&mut self) {
-        for (channel, sending, id) in &self.watches {
-            if !channel.unwatch(*sending, *id) {
-                channel.forward(*sending);
+        for (channel, side, id) in &self.watches {
+            if !channel.unwatch(*side, *id) {
+                channel.forward(*side);
             }
         }
     }

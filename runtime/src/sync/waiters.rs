@@ -81,8 +81,8 @@ impl<W: Unpark> WaitList<W> {
         while self.wake_one() {}
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.waiters.is_empty()
+    pub(crate) fn len(&self) -> usize {
+        self.waiters.len()
     }
 }
 
@@ -99,19 +99,17 @@ pub(crate) fn park_raw_until(deadline: Option<Instant>) {
     crate::park::park_raw(deadline);
 }
 
-/// Picks one wait list out of a primitive's state.
-pub(crate) type ListOf<S, W = GreenThread> = fn(&mut S) -> &mut WaitList<W>;
-
-/// How a primitive waits: the lock of its state, the wait list to join, an optional deadline.
-pub(crate) struct Wait<'a, S> {
+/// How a primitive waits: the lock of its state, the wait list to join (`list` picks it out of
+/// the state), an optional deadline, and what to do each time the waiter joins (`on_join`).
+pub(crate) struct Wait<'a, S, L, J = fn(&mut S)> {
     mutex: &'a Mutex<S>,
-    list: ListOf<S>,
+    list: L,
     deadline: Option<Instant>,
-    on_join: fn(&mut S),
+    on_join: J,
 }
 
-impl<'a, S> Wait<'a, S> {
-    pub(crate) fn new(mutex: &'a Mutex<S>, list: ListOf<S>) -> Wait<'a, S> {
+impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Wait<'a, S, L> {
+    pub(crate) fn new(mutex: &'a Mutex<S>, list: L) -> Self {
         Wait {
             mutex,
             list,
@@ -119,18 +117,24 @@ impl<'a, S> Wait<'a, S> {
             on_join: |_| {},
         }
     }
+}
 
+impl<'a, S, L: Fn(&mut S) -> &mut WaitList, J: Fn(&mut S)> Wait<'a, S, L, J> {
     /// Gives up (returns `None`) once `deadline` has passed.
-    pub(crate) fn deadline(mut self, deadline: Option<Instant>) -> Wait<'a, S> {
+    pub(crate) fn deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// Runs `on_join` under the lock each time the waiter has joined its list, for primitives
     /// whose other side must learn that someone now waits (a rendezvous channel's senders).
-    pub(crate) fn on_join(mut self, on_join: fn(&mut S)) -> Wait<'a, S> {
-        self.on_join = on_join;
-        self
+    pub(crate) fn on_join<K: Fn(&mut S)>(self, on_join: K) -> Wait<'a, S, L, K> {
+        Wait {
+            mutex: self.mutex,
+            list: self.list,
+            deadline: self.deadline,
+            on_join,
+        }
     }
 
     /// Waits until `attempt` returns `Some`, and returns that; `None` at the deadline. Unwinds
@@ -167,7 +171,7 @@ impl<'a, S> Wait<'a, S> {
                 (self.on_join)(&mut state);
                 id
             };
-            let registration = Registration::new(self.mutex, self.list, id);
+            let registration = Registration::new(self.mutex, &self.list, id);
             park_raw_until(self.deadline);
             registration.finish();
         }
@@ -175,15 +179,21 @@ impl<'a, S> Wait<'a, S> {
 }
 
 /// Takes a waiter off its list when it stops waiting, however it stops.
-pub(crate) struct Registration<'a, S, W: Unpark = GreenThread> {
+pub(crate) struct Registration<'a, S, L, W: Unpark = GreenThread>
+where
+    L: Fn(&mut S) -> &mut WaitList<W>,
+{
     mutex: &'a Mutex<S>,
-    list: ListOf<S, W>,
+    list: &'a L,
     id: u64,
 }
 
-impl<'a, S, W: Unpark> Registration<'a, S, W> {
+impl<'a, S, L, W: Unpark> Registration<'a, S, L, W>
+where
+    L: Fn(&mut S) -> &mut WaitList<W>,
+{
     /// Watches the waiter `id` that was added to `list(mutex)`.
-    pub(crate) fn new(mutex: &'a Mutex<S>, list: ListOf<S, W>, id: u64) -> Self {
+    pub(crate) fn new(mutex: &'a Mutex<S>, list: &'a L, id: u64) -> Self {
         Registration { mutex, list, id }
     }
 
@@ -199,7 +209,10 @@ impl<'a, S, W: Unpark> Registration<'a, S, W> {
     }
 }
 
-impl<S, W: Unpark> Drop for Registration<'_, S, W> {
+impl<S, L, W: Unpark> Drop for Registration<'_, S, L, W>
+where
+    L: Fn(&mut S) -> &mut WaitList<W>,
+{
     /// Leaving without looking (unwinding): a wake already spent on us goes to the next waiter.
     fn drop(&mut self) {
         let mut state = lock(self.mutex);
@@ -238,7 +251,7 @@ mod loom_models {
                 }
                 state.waiters.add(thread::current())
             };
-            let registration = Registration::new(permits, waiters, id);
+            let registration = Registration::new(permits, &waiters, id);
             thread::park();
             if leave_early {
                 drop(registration); // unwinding out of the wait
