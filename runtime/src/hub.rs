@@ -62,6 +62,16 @@ pub(crate) trait Abandon {
     fn abandon(&self);
 }
 
+/// What a green thread runs: consumed by `run`, on the green thread's own stack.
+pub(crate) trait GreenBody: 'static {
+    fn run(self, task: &Task);
+
+    /// The join packet that `run` completes, as a pointer that stays valid while the body
+    /// exists, moved or not (it points into the packet's own heap allocation, which the body
+    /// keeps alive), and while `run` has not returned.
+    fn join(&self) -> *const dyn Abandon;
+}
+
 /// One entry of a hub's slot table. Cells are boxed and never freed while the hub runs, so a
 /// coroutine is resumed in place through a stable address while the table itself may grow.
 #[derive(Default)]
@@ -73,7 +83,12 @@ struct SlotCell {
     coroutine: UnsafeCell<Option<GreenCoroutine>>,
     running: Cell<RunningStack>,
     /// The green thread's join packet, to complete if the hub has to give the green thread up.
-    join: RefCell<Option<Arc<dyn Abandon>>>,
+    ///
+    /// # Invariant
+    /// Set while the slot's coroutine exists and has not returned; it then points into a
+    /// packet that the coroutine's body keeps alive (see [`GreenBody::join`]). A coroutine given
+    /// up is leaked, never dropped, so its body and the packet stay alive.
+    join: Cell<Option<*const dyn Abandon>>,
 }
 
 /// What the hub can tell about a green thread's unwinding (see `Hub::unwinding`).
@@ -297,15 +312,15 @@ impl Hub {
         }
     }
 
-    /// Registers a new green thread on this hub and makes it runnable. `join` is completed as
-    /// "cancelled" should the hub ever have to give the green thread up.
+    /// Registers a new green thread on this hub and makes it runnable. Its body's join packet
+    /// is completed as "cancelled" should the hub ever have to give the green thread up.
     pub(crate) fn spawn_task(
         &self,
         task: Arc<Task>,
         stack_size: Option<usize>,
-        body: impl FnOnce(&Task) + 'static,
-        join: Arc<dyn Abandon>,
+        body: impl GreenBody,
     ) -> std::io::Result<()> {
+        let join = body.join();
         let stack = self.stacks.borrow_mut().take(stack_size)?;
         let running = RunningStack::of(&stack, &task);
         if self.shutting_down.get() {
@@ -320,7 +335,7 @@ impl Hub {
             // SAFETY: the slot holds the task's Arc until this coroutine has returned.
             let task = unsafe { &*task };
             // Nothing may unwind out of a coroutine into the hub: see the module doc.
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(task))) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.run(task))) {
                 abort_escaped_panic(task, payload);
             }
         });
@@ -335,7 +350,7 @@ impl Hub {
         task.set_key(key);
         let cell = self.slot(key);
         *cell.task.borrow_mut() = Some(task);
-        *cell.join.borrow_mut() = Some(join);
+        cell.join.set(Some(join));
         cell.running.set(running);
         // SAFETY: the slot was free, so no coroutine in it is running or borrowed (SlotCell).
         unsafe { *cell.coroutine.get() = Some(coroutine) };
@@ -369,6 +384,7 @@ impl Hub {
 
     /// What must interrupt the running green thread's wait now: its cancellation or the expiry
     /// of its innermost `timeout` scope, unless it is unwinding already.
+    #[inline]
     pub(crate) fn pending_interrupt(&self) -> Option<Interrupt> {
         let task = self.current_task_ref()?;
         if !task.may_be_interrupted() {
@@ -454,7 +470,11 @@ impl Hub {
     }
 
     /// The unwinding depth of the running green thread, for a scope it opens now.
+    #[inline]
     pub(crate) fn unwinding_depth(&self, task: &Task) -> u32 {
+        if !std::thread::panicking() && task.unwinding() == 0 {
+            return 0;
+        }
         match self.unwinding(task) {
             Unwinding::Yes { depth, .. } => depth,
             Unwinding::No => 0,
@@ -475,7 +495,7 @@ impl Hub {
 
     /// Wakes the green threads whose interruption waited for the hub's unwinds to be over.
     fn wake_deferred(&self) {
-        if self.suspended_unwinding.get() != 0 || self.deferred.borrow().is_empty() {
+        if self.deferred.borrow().is_empty() {
             return;
         }
         let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
@@ -681,8 +701,9 @@ impl Hub {
         };
         // SAFETY: the slot holds the task's Arc for as long as its coroutine exists.
         let header = unsafe { &*task };
-        if header.unwinding() > 0 {
-            // It was suspended mid-unwind; while it runs it no longer counts as suspended.
+        // Was it suspended mid-unwind? While it runs it no longer counts as suspended.
+        let was_suspended_unwinding = self.suspended_unwinding.get() > 0 && header.unwinding() > 0;
+        if was_suspended_unwinding {
             self.suspended_unwinding
                 .set(self.suspended_unwinding.get() - 1);
         }
@@ -713,7 +734,7 @@ impl Hub {
         self.current.set(None);
         match result {
             CoroutineResult::Yield(()) => {
-                if self.is_unwinding(header) {
+                if std::thread::panicking() && self.is_unwinding(header) {
                     self.suspended_unwinding
                         .set(self.suspended_unwinding.get() + 1);
                 }
@@ -722,17 +743,18 @@ impl Hub {
                 // SAFETY: as above; the coroutine has finished and no reference to it remains.
                 let finished = unsafe { (*slot.coroutine.get()).take() }.expect("just resumed");
                 let task = slot.task.borrow_mut().take();
-                let join = slot.join.borrow_mut().take();
+                slot.join.set(None);
                 self.free_slots.borrow_mut().push(key);
                 self.live_tasks.set(self.live_tasks.get() - 1);
                 self.stacks.borrow_mut().give(finished.into_stack());
-                drop((task, join));
+                drop(task);
                 if self.main_key.get() == Some(key) {
                     self.main_done.set(true);
                 }
             }
         }
-        if self.suspended_unwinding.get() == 0 {
+        if was_suspended_unwinding && self.suspended_unwinding.get() == 0 {
+            // The hub's last unwind in progress is over: doubtful interruptions are clear now.
             self.wake_deferred();
         }
     }
@@ -997,8 +1019,10 @@ impl Hub {
             if let Some(coroutine) = unsafe { (*cell.coroutine.get()).take() } {
                 std::mem::forget(coroutine);
             }
-            if let Some(join) = cell.join.borrow_mut().take() {
-                join.abandon();
+            if let Some(join) = cell.join.take() {
+                // SAFETY: the coroutine has not returned (it is in the slot) and was just leaked,
+                // so its body, and the packet it keeps alive, still exist (SlotCell::join).
+                unsafe { (*join).abandon() };
             }
             // The header stays allocated: the leaked stack may still point at it.
             std::mem::forget(task);

@@ -44,6 +44,7 @@ impl Scope {
         depth: 0,
     };
 
+    #[inline]
     pub(crate) fn new(deadline: Instant, id: u64, depth: u32) -> Scope {
         Scope {
             deadline: to_nanos(deadline),
@@ -93,6 +94,7 @@ fn base() -> Instant {
 }
 
 /// An instant as nanoseconds since the process's base instant.
+#[inline]
 fn to_nanos(at: Instant) -> u64 {
     at.saturating_duration_since(base())
         .as_nanos()
@@ -138,6 +140,7 @@ impl Interrupt {
 }
 
 /// The interruption pending for the calling green thread (or OS thread), if any.
+#[inline]
 pub(crate) fn pending() -> Option<Interrupt> {
     match with_hub(|hub| hub.pending_interrupt()) {
         Some(Some(interrupt)) => Some(interrupt),

@@ -15,7 +15,7 @@
 #[cfg(loom)]
 pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 #[cfg(loom)]
 pub(crate) use ::loom::sync::{Mutex, MutexGuard};

@@ -50,6 +50,7 @@ fn park_os_thread(deadline: Option<Instant>) {
 
 /// Parks the current green thread (or OS thread) until woken or `deadline`, without checking for
 /// cancellation or an expired scope: for waits that checked under their own lock.
+#[inline]
 pub(crate) fn park_raw(deadline: Option<Instant>) {
     let parked = with_hub(|hub| match deadline {
         Some(deadline) => hub.park_until_raw(deadline),

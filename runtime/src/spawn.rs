@@ -1,6 +1,6 @@
 //! Starting green threads: `spawn`, `spawn_on` and the `Builder`.
 
-use crate::hub::{with_hub, Hub};
+use crate::hub::{with_hub, Abandon, GreenBody, Hub};
 use crate::join::{complete, outcome_of, JoinError, JoinHandle, Packet};
 use crate::remote::{Remote, RemoteSpawn};
 use crate::task::Task;
@@ -16,11 +16,18 @@ fn drop_unstarted<F>(f: F) -> Result<(), JoinError> {
 
 /// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
 /// hands the outcome to the join packet.
-fn green_root<F, T>(packet: Arc<Packet<T>>, f: F) -> impl FnOnce(&Task)
+struct GreenRoot<F, T> {
+    packet: Arc<Packet<T>>,
+    f: F,
+}
+
+impl<F, T> GreenBody for GreenRoot<F, T>
 where
-    F: FnOnce() -> T,
+    F: FnOnce() -> T + 'static,
+    T: 'static,
 {
-    move |task: &Task| {
+    fn run(self, task: &Task) {
+        let GreenRoot { packet, f } = self;
         let outcome = if task.is_cancel_requested() {
             task.set_finishing();
             drop_unstarted(f).and(Err(JoinError::cancelled()))
@@ -31,6 +38,11 @@ where
         // runs to completion; a cancel or a shutdown can no longer cut it short.
         task.set_finishing();
         complete(&packet, outcome, task);
+    }
+
+    fn join(&self) -> *const dyn Abandon {
+        let packet: *const Packet<T> = Arc::as_ptr(&self.packet);
+        packet
     }
 }
 
@@ -46,12 +58,11 @@ where
 {
     let task = hub.new_task(name);
     let packet = Arc::new(Packet::new());
-    hub.spawn_task(
-        task.clone(),
-        stack_size,
-        green_root(packet.clone(), f),
-        packet.clone(),
-    )?;
+    let root = GreenRoot {
+        packet: packet.clone(),
+        f,
+    };
+    hub.spawn_task(task.clone(), stack_size, root)?;
     Ok(JoinHandle::new(packet, task))
 }
 
@@ -70,8 +81,11 @@ where
 {
     fn start(mut self: Box<Self>, hub: &Hub) {
         let f = self.f.take().expect("started once");
-        let root = green_root(self.packet.clone(), f);
-        if let Err(err) = hub.spawn_task(self.task.clone(), None, root, self.packet.clone()) {
+        let root = GreenRoot {
+            packet: self.packet.clone(),
+            f,
+        };
+        if let Err(err) = hub.spawn_task(self.task.clone(), None, root) {
             let payload: Box<dyn std::any::Any + Send> =
                 Box::new(format!("greenhub::spawn_on: {err}"));
             complete(&self.packet, outcome_of(Err(payload)), &self.task);

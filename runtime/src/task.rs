@@ -166,6 +166,7 @@ impl Task {
     }
 
     /// On the owning hub: the innermost timeout scope.
+    #[inline]
     pub(crate) fn scope(&self) -> Scope {
         Scope::from_parts(
             self.scope_deadline.load(Ordering::Relaxed),
@@ -175,6 +176,7 @@ impl Task {
     }
 
     /// On the owning hub: installs a timeout scope (or restores the enclosing one).
+    #[inline]
     pub(crate) fn set_scope(&self, scope: Scope) {
         self.scope_deadline
             .store(scope.deadline_nanos(), Ordering::Relaxed);

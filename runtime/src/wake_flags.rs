@@ -13,12 +13,22 @@
 //!                                          notified.swap(false)? -> drain the queue
 //! ```
 //!
-//! Each side stores one flag and then loads the other (the Dekker pattern); the sequentially
-//! consistent fences between them rule out both sides missing each other's store, so either the
-//! pusher sees the hub asleep and writes the eventfd, or the hub sees the notification and
-//! stays awake.
+//! Each side stores one flag and then loads the other (the Dekker pattern). Sequentially
+//! consistent operations put the four accesses in one total order, which rules out both sides
+//! missing each other's store: either the pusher sees the hub asleep and writes the eventfd, or
+//! the hub sees the notification and stays awake. loom models SeqCst accesses as AcqRel (it
+//! would report this correct code as broken), so under `--cfg loom` the same order is made
+//! explicit with SeqCst fences, which loom does model; on x86 the plain SeqCst operations need
+//! no fence instruction at all.
 
-use crate::loom::{fence, AtomicBool, Ordering};
+use crate::loom::{AtomicBool, Ordering};
+
+/// Under loom, the store-load order that SeqCst accesses give (see the module doc).
+#[inline(always)]
+fn order_store_before_load() {
+    #[cfg(loom)]
+    crate::loom::fence(Ordering::SeqCst);
+}
 
 /// A hub's half of "is it asleep, and does it have unseen remote work?".
 #[derive(Default)]
@@ -33,22 +43,22 @@ impl SleepHandshake {
     /// After work was queued for the hub: whether the caller must wake the hub's poller. Only the
     /// first notification since the hub last took its queue can need one.
     pub(crate) fn notify(&self) -> bool {
-        let first = !self.notified.swap(true, Ordering::AcqRel);
-        fence(Ordering::SeqCst);
-        first && self.sleeping.load(Ordering::Relaxed)
+        let first = !self.notified.swap(true, Ordering::SeqCst);
+        order_store_before_load();
+        first && self.sleeping.load(Ordering::SeqCst)
     }
 
     /// The hub is about to sleep in its poller. Returns false when remote work is already
     /// waiting, in which case the hub must not sleep. Either way `end_sleep` follows.
     pub(crate) fn begin_sleep(&self) -> bool {
-        self.sleeping.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        !self.notified.load(Ordering::Relaxed)
+        self.sleeping.store(true, Ordering::SeqCst);
+        order_store_before_load();
+        !self.notified.load(Ordering::SeqCst)
     }
 
     /// The hub is awake again (or never slept).
     pub(crate) fn end_sleep(&self) {
-        self.sleeping.store(false, Ordering::Relaxed);
+        self.sleeping.store(false, Ordering::SeqCst);
     }
 
     /// Whether remote work may be waiting, without consuming the notification.
@@ -76,10 +86,10 @@ impl RemoteWakeFlag {
 
     /// The hub took the entry out of its queue; called before it makes the green thread
     /// runnable, so a wake that arrives after this queues a new entry rather than being lost.
-    /// A swap, not a store: reading the flag synchronizes with every waker that found it set,
-    /// so what they wrote before waking is visible once the green thread runs.
+    /// A waker that still found the flag set relies on that entry: whatever it published before
+    /// waking (under the lock the green thread then takes) is seen when the green thread runs.
     pub(crate) fn entry_taken(&self) {
-        self.0.swap(false, Ordering::AcqRel);
+        self.0.store(false, Ordering::Release);
     }
 
     /// For reusing a finished green thread's header.
@@ -139,39 +149,40 @@ mod loom_models {
         });
     }
 
-    /// Two wakes from other threads while the hub drains: the last time the hub makes the
-    /// green thread runnable comes after both wakers' writes (no wake is lost).
+    /// Two wakers publish under a lock, as every primitive does, then wake a green thread while
+    /// its hub drains its queue: the last time the green thread runs (and looks, under that
+    /// lock) comes after both publications, so no wake is lost to the dedup.
     #[test]
     fn loom_remote_wake_flag_loses_no_wake() {
         crate::loom::model(|| {
             let flag = Arc::new(RemoteWakeFlag::default());
             let entries = Arc::new(Mutex::new(0usize));
-            // What the woken green thread must see: both wakers' writes, made before waking.
-            let written = Arc::new(AtomicUsize::new(0));
+            let published = Arc::new(Mutex::new(0usize));
             let wakers: Vec<_> = (0..2)
                 .map(|_| {
-                    let (flag, entries, written) = (flag.clone(), entries.clone(), written.clone());
+                    let (flag, entries, published) =
+                        (flag.clone(), entries.clone(), published.clone());
                     thread::spawn(move || {
-                        written.fetch_add(1, Ordering::Relaxed);
+                        *published.lock().unwrap() += 1;
                         if flag.needs_entry() {
                             *entries.lock().unwrap() += 1;
                         }
                     })
                 })
                 .collect();
-            let mut seen_when_woken = 0;
-            let mut drain = || {
+            let mut seen_when_run = 0;
+            let mut drain_and_run = || {
                 if std::mem::take(&mut *entries.lock().unwrap()) > 0 {
                     flag.entry_taken();
-                    seen_when_woken = written.load(Ordering::Relaxed);
+                    seen_when_run = *published.lock().unwrap();
                 }
             };
-            drain(); // concurrently with the wakers
+            drain_and_run(); // concurrently with the wakers
             for waker in wakers {
                 waker.join().unwrap();
             }
-            drain(); // and once they are done, as the hub's next loop would
-            assert_eq!(seen_when_woken, 2, "a wake was lost");
+            drain_and_run(); // and once they are done, as the hub's next loop would
+            assert_eq!(seen_when_run, 2, "a wake was lost");
         });
     }
 }
