@@ -36,6 +36,7 @@ use crate::source::{IoState, IO_BUDGET};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::task::{Task, NO_KEY};
 use crate::timer::{TimerHeap, TimerId};
+use crate::unwinding::{UnwindTracker, Unwinding};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::any::Any;
@@ -91,17 +92,6 @@ struct SlotCell {
     join: Cell<Option<*const dyn Abandon>>,
 }
 
-/// What the hub can tell about a green thread's unwinding (see `Hub::unwinding`).
-enum Unwinding {
-    No,
-    /// In `depth` unwinds; `certain` unless another green thread suspended mid-unwind could be
-    /// what keeps the OS thread panicking.
-    Yes {
-        depth: u32,
-        certain: bool,
-    },
-}
-
 /// The green thread that is running on this hub.
 #[derive(Clone, Copy)]
 struct Current {
@@ -128,10 +118,8 @@ pub(crate) struct Hub {
     /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
     /// blocking pool); a hub with any is not idle.
     outside_waits: Cell<usize>,
-    /// Green threads suspended in the middle of an unwind (see `unwinding`).
-    suspended_unwinding: Cell<usize>,
-    /// Green threads whose interruption waits for `suspended_unwinding` to drop to zero.
-    deferred: RefCell<Vec<Arc<Task>>>,
+    /// Which green threads are suspended mid-unwind, and interruptions in doubt.
+    unwinds: UnwindTracker,
     /// Descriptors registered with this hub's poller, by token.
     sources: RefCell<Vec<Option<Arc<IoState>>>>,
     free_tokens: RefCell<Vec<usize>>,
@@ -230,8 +218,7 @@ impl Hub {
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             outside_waits: Cell::new(0),
-            suspended_unwinding: Cell::new(0),
-            deferred: RefCell::new(Vec::new()),
+            unwinds: UnwindTracker::default(),
             sources: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             released_tokens: RefCell::new(Vec::new()),
@@ -395,25 +382,27 @@ impl Hub {
 
     #[cold]
     fn interrupt_of(&self, task: &Task) -> Option<Interrupt> {
-        if task.is_finishing() {
-            return None;
-        }
         let scope = task.scope();
-        let due = crate::interrupt::due(task.is_cancel_requested(), scope)?;
-        match self.unwinding(task) {
+        // Once its function is done nothing cancels a green thread; a scope then in force was
+        // opened by the destructor still running, and may end its wait.
+        let cancelled = task.is_cancel_requested() && !task.is_finishing();
+        let due = crate::interrupt::due(cancelled, scope)?;
+        match self.unwinds.state(task) {
             Unwinding::No => Some(due),
             Unwinding::Yes { depth, certain } => {
                 // A scope opened during this very unwind (inside the destructor running now)
                 // may end its wait: the expiry is caught by that scope's `timeout`, within the
                 // destructor.
-                if depth > 0 && scope.depth() == depth && scope.has_expired() {
+                if scope.depth() == depth && scope.has_expired() {
                     return Some(Interrupt::Expired(scope.id()));
                 }
                 if !certain {
-                    // It may be a stale count (a panic its own `catch_unwind` caught while a
-                    // neighbour keeps the thread "panicking"): look again once no neighbour is
-                    // suspended mid-unwind, so the interruption is late rather than lost.
-                    self.defer_interrupt();
+                    // Maybe a stale mark (a panic its own `catch_unwind` caught while a
+                    // neighbour keeps the thread panicking): look again once the hub knows
+                    // more, so the interruption is late rather than lost.
+                    if let Some(task) = self.current_task_arc() {
+                        self.unwinds.defer(task);
+                    }
                 }
                 None
             }
@@ -430,78 +419,10 @@ impl Hub {
         }
     }
 
-    /// Whether `task` (running, or just suspended) is in the middle of an unwind, and how sure
-    /// the hub can be.
-    ///
-    /// std only says whether *this OS thread* is unwinding, which stays true for every green
-    /// thread of the hub while one of them is suspended mid-unwind (in a destructor that
-    /// parks). So each green thread counts the unwinds it is known to be in: those greenhub
-    /// raises and those the panic hook sees start (see `crate::interrupt`). When the OS thread
-    /// unwinds and no suspended green thread accounts for it, it must be this one. While another
-    /// one is suspended mid-unwind the count may be stale (a panic caught by the green thread's
-    /// own `catch_unwind`), and an unwind started by a bare `resume_unwind` (which no hook sees)
-    /// goes unnoticed: the one corner not covered.
-    fn unwinding(&self, task: &Task) -> Unwinding {
-        if !std::thread::panicking() {
-            if task.unwinding() != 0 {
-                task.set_unwinding(0);
-            }
-            return Unwinding::No;
-        }
-        let others = self.suspended_unwinding.get() + crate::interrupt::abandoned_unwinds();
-        if task.unwinding() > 0 {
-            Unwinding::Yes {
-                depth: task.unwinding(),
-                certain: others == 0,
-            }
-        } else if others == 0 {
-            task.set_unwinding(1);
-            Unwinding::Yes {
-                depth: 1,
-                certain: true,
-            }
-        } else {
-            Unwinding::No
-        }
-    }
-
-    fn is_unwinding(&self, task: &Task) -> bool {
-        !matches!(self.unwinding(task), Unwinding::No)
-    }
-
-    /// The unwinding depth of the running green thread, for a scope it opens now.
+    /// The unwinding depth that a scope the running green thread opens now records.
     #[inline]
     pub(crate) fn unwinding_depth(&self, task: &Task) -> u32 {
-        if !std::thread::panicking() && task.unwinding() == 0 {
-            return 0;
-        }
-        match self.unwinding(task) {
-            Unwinding::Yes { depth, .. } => depth,
-            Unwinding::No => 0,
-        }
-    }
-
-    /// Remembers to wake the running green thread once no green thread of this hub is
-    /// suspended mid-unwind.
-    fn defer_interrupt(&self) {
-        let Some(task) = self.current_task_arc() else {
-            return;
-        };
-        let mut deferred = self.deferred.borrow_mut();
-        if !deferred.iter().any(|t| Arc::ptr_eq(t, &task)) {
-            deferred.push(task);
-        }
-    }
-
-    /// Wakes the green threads whose interruption waited for the hub's unwinds to be over.
-    fn wake_deferred(&self) {
-        if self.deferred.borrow().is_empty() {
-            return;
-        }
-        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
-        for task in deferred {
-            self.wake_local(task.key(), Some(&task));
-        }
+        self.unwinds.depth_for_new_scope(task)
     }
 
     /// A panic or a greenhub interruption starts unwinding the running green thread.
@@ -702,11 +623,7 @@ impl Hub {
         // SAFETY: the slot holds the task's Arc for as long as its coroutine exists.
         let header = unsafe { &*task };
         // Was it suspended mid-unwind? While it runs it no longer counts as suspended.
-        let was_suspended_unwinding = self.suspended_unwinding.get() > 0 && header.unwinding() > 0;
-        if was_suspended_unwinding {
-            self.suspended_unwinding
-                .set(self.suspended_unwinding.get() - 1);
-        }
+        let ran_counted = self.unwinds.resuming(header);
         self.current.set(Some(Current { key, task }));
         self.io_budget.set(IO_BUDGET);
         if self.runtime.blocking_threshold.is_some() {
@@ -733,12 +650,7 @@ impl Hub {
         }
         self.current.set(None);
         match result {
-            CoroutineResult::Yield(()) => {
-                if std::thread::panicking() && self.is_unwinding(header) {
-                    self.suspended_unwinding
-                        .set(self.suspended_unwinding.get() + 1);
-                }
-            }
+            CoroutineResult::Yield(()) => self.unwinds.suspending(header),
             CoroutineResult::Return(()) => {
                 // SAFETY: as above; the coroutine has finished and no reference to it remains.
                 let finished = unsafe { (*slot.coroutine.get()).take() }.expect("just resumed");
@@ -753,9 +665,9 @@ impl Hub {
                 }
             }
         }
-        if was_suspended_unwinding && self.suspended_unwinding.get() == 0 {
-            // The hub's last unwind in progress is over: doubtful interruptions are clear now.
-            self.wake_deferred();
+        for task in self.unwinds.after_run(ran_counted) {
+            // It learned more about unwinding: look again at interruptions in doubt.
+            self.wake_local(task.key(), Some(&task));
         }
     }
 
@@ -1028,8 +940,7 @@ impl Hub {
             std::mem::forget(task);
         }
         self.live_tasks.set(0);
-        let mid_unwind = self.suspended_unwinding.replace(0);
-        crate::interrupt::add_abandoned_unwinds(mid_unwind);
+        let mid_unwind = self.unwinds.abandon();
         if mid_unwind > 0 {
             crate::sys::report(&format!(
                 "greenhub: hub {}: {mid_unwind} of the green threads given up were in the middle \

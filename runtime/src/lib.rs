@@ -68,6 +68,7 @@ mod sys;
 mod task;
 mod timeout;
 mod timer;
+mod unwinding;
 mod wake_flags;
 
 pub(crate) use hub::Hub;

@@ -57,6 +57,9 @@ pub(crate) struct Task {
     /// OS thread: it is true for every green thread of a hub while one of them is suspended in
     /// the middle of an unwind. Owner-only, like `state`.
     unwinding: AtomicU32,
+    /// The epoch of its hub's unwind count in which it was counted as suspended mid-unwind,
+    /// 0 when it is not (see `crate::unwinding`). Owner-only.
+    counted_epoch: AtomicU32,
     /// The innermost `timeout` scope in force: its deadline (see `crate::interrupt::Scope`)
     /// and id. Owner-only, like `state`.
     scope_deadline: AtomicU64,
@@ -76,6 +79,7 @@ impl Task {
             cancel: AtomicBool::new(false),
             finishing: AtomicBool::new(false),
             unwinding: AtomicU32::new(0),
+            counted_epoch: AtomicU32::new(0),
             scope_deadline: AtomicU64::new(Scope::NONE.deadline_nanos()),
             scope_id: AtomicU64::new(0),
             scope_depth: AtomicU32::new(0),
@@ -92,6 +96,7 @@ impl Task {
         *self.cancel.get_mut() = false;
         *self.finishing.get_mut() = false;
         *self.unwinding.get_mut() = 0;
+        *self.counted_epoch.get_mut() = 0;
         *self.scope_deadline.get_mut() = Scope::NONE.deadline_nanos();
         *self.scope_id.get_mut() = Scope::NONE.id();
         *self.scope_depth.get_mut() = Scope::NONE.depth();
@@ -158,6 +163,15 @@ impl Task {
     /// On the owning hub: how many unwinds this green thread is known to be in.
     pub(crate) fn unwinding(&self) -> u32 {
         self.unwinding.load(Ordering::Relaxed)
+    }
+
+    /// On the owning hub: see `crate::unwinding`.
+    pub(crate) fn counted_epoch(&self) -> u32 {
+        self.counted_epoch.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_counted_epoch(&self, epoch: u32) {
+        self.counted_epoch.store(epoch, Ordering::Relaxed);
     }
 
     /// On the owning hub: records the number of unwinds this green thread is in.

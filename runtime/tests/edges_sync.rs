@@ -4,6 +4,8 @@
 //! soundness review (issue 11). Hangs are caught with a `timeout`, so a regression fails instead
 //! of hanging.
 
+mod common;
+
 use greenhub::sync::{bounded, channel, Condvar, Mutex, Select, TryRecvError};
 use greenhub::Pool;
 use std::sync::Arc;
@@ -318,4 +320,63 @@ fn an_event_pulse_releases_every_waiter() {
             assert!(joined.is_ok(), "a waiter missed the pulse");
         }
     });
+}
+
+/// A `Select` send and a `Select` receive with several arms never met on a rendezvous channel:
+/// the receiving select did not count as a receiver (it may fire another arm), so the send arm
+/// never fired. A parked select can now be claimed by the sender for one arm (second review).
+#[test]
+fn a_select_send_meets_a_select_with_several_arms_on_a_rendezvous_channel() {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    rt.run(|| {
+        for round in 0..20 {
+            let (tx, rx) = bounded::<u32>(0);
+            let (_quit_tx, quit) = bounded::<()>(0);
+            let receiver = greenhub::spawn_on(round % 2, move || {
+                Select::new()
+                    .recv(&rx, |value| value.ok())
+                    .recv(&quit, |_| None)
+                    .timeout(HANG, || None)
+                    .wait()
+            });
+            if round % 3 == 0 {
+                greenhub::sleep(Duration::from_millis(1)); // the receiver parks first
+            }
+            let sent = Select::new()
+                .send(&tx, round as u32, |sent| sent.is_ok())
+                .timeout(HANG, || false)
+                .wait();
+            let received = receiver.join().unwrap();
+            assert!(
+                sent,
+                "round {round}: the send never met the receiving select"
+            );
+            assert_eq!(received, Some(round as u32), "round {round}");
+            assert_eq!(tx.len(), 0);
+        }
+    });
+}
+
+/// A parked select offering itself to rendezvous senders woke its own send arm on the same
+/// channel, so it never slept and starved its hub (found by the stress suite).
+#[test]
+fn a_select_sending_and_receiving_on_one_rendezvous_channel_parks_instead_of_spinning() {
+    let finished = common::within(Duration::from_secs(10), || {
+        greenhub::run(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (_other_tx, other) = channel::<()>();
+            let select = greenhub::spawn(move || {
+                Select::new()
+                    .recv(&rx, |_| "received")
+                    .recv(&other, |_| "other")
+                    .send(&tx, 1, |_| "sent")
+                    .wait()
+            });
+            greenhub::sleep(Duration::from_millis(20)); // needs the hub to run its timers
+            assert!(!select.is_finished(), "nothing could complete");
+            select.cancel();
+            assert!(select.join().unwrap_err().is_cancelled());
+        })
+    });
+    assert!(finished.is_some(), "the select spun and starved its hub");
 }

@@ -241,3 +241,125 @@ fn a_detached_result_whose_destructor_parks_survives_shutdown() {
         outcome.stderr
     );
 }
+
+/// A green thread that caught its own panic next to a neighbour suspended mid-unwind, and was
+/// then cancelled while it slept, was counted as unwinding itself: its cancel stayed deferred
+/// after the neighbour's unwind ended (second review).
+#[test]
+fn a_deferred_cancel_acts_once_the_neighbour_is_done_unwinding() {
+    on_a_fresh_thread(|| {
+        greenhub::run(|| {
+            let (neighbour, release) = suspended_mid_unwind();
+            let caught = greenhub::spawn(|| {
+                let _ = std::panic::catch_unwind(|| panic!("caught on purpose"));
+                greenhub::sleep(Duration::from_secs(3600));
+            });
+            greenhub::yield_now();
+            caught.cancel();
+            greenhub::sleep(Duration::from_millis(20));
+            release.set();
+            assert!(neighbour.join().unwrap_err().is_cancelled());
+            let joined = greenhub::timeout(Duration::from_secs(5), || caught.join());
+            assert!(
+                joined.is_ok_and(|j| j.is_err_and(|e| e.is_cancelled())),
+                "the cancel was never acted on"
+            );
+        })
+    });
+}
+
+/// The count of green threads suspended mid-unwind drifted when one that had caught a panic
+/// earlier ran again, and a neighbour's `timeout` was then lost (second review).
+#[test]
+fn a_caught_panic_elsewhere_does_not_cost_a_neighbour_its_timeout() {
+    on_a_fresh_thread(|| {
+        greenhub::run(|| {
+            let caught_earlier = greenhub::spawn(|| {
+                let _ = std::panic::catch_unwind(|| panic!("caught on purpose"));
+                greenhub::sleep(Duration::from_millis(10));
+            });
+            let (_tx, rx) = greenhub::sync::channel::<()>();
+            let waits = greenhub::spawn(move || {
+                greenhub::timeout(Duration::from_millis(50), || rx.recv()).is_err()
+            });
+            greenhub::yield_now();
+            let (neighbour, release) = suspended_mid_unwind();
+            greenhub::sleep(Duration::from_millis(200)); // the 50 ms deadline passes meanwhile
+            let timed_out = waits.is_finished();
+            release.set();
+            assert!(neighbour.join().unwrap_err().is_cancelled());
+            caught_earlier.join().unwrap();
+            assert!(
+                timed_out,
+                "the timeout had not fired while the neighbour unwound"
+            );
+            assert!(waits.join().unwrap());
+        })
+    });
+}
+
+/// A scope opened while the green thread's unwinding was in doubt recorded that doubtful depth,
+/// and later ended a wait inside a destructor running during a real unwind: the process aborted
+/// (second review).
+#[test]
+fn a_scope_opened_in_doubt_never_interrupts_a_destructor_during_an_unwind() {
+    const TEST: &str = "a_scope_opened_in_doubt_never_interrupts_a_destructor_during_an_unwind";
+    if common::is_child(TEST) {
+        greenhub::run(|| {
+            let (neighbour, release) = suspended_mid_unwind();
+            struct ParksOnDrop;
+            impl Drop for ParksOnDrop {
+                fn drop(&mut self) {
+                    greenhub::sleep(Duration::from_millis(100));
+                }
+            }
+            let panics = greenhub::spawn(|| {
+                let _ = std::panic::catch_unwind(|| panic!("caught on purpose"));
+                let _ = greenhub::timeout(Duration::from_millis(50), || {
+                    greenhub::sleep(Duration::from_millis(20)); // the neighbour finishes meanwhile
+                    let _ = greenhub::timeout(Duration::from_secs(10), || ());
+                    let _parks = ParksOnDrop;
+                    panic!("a real panic inside the scope");
+                });
+            });
+            greenhub::sleep(Duration::from_millis(10));
+            release.set();
+            assert!(neighbour.join().unwrap_err().is_cancelled());
+            assert!(panics.join().unwrap_err().is_panic());
+        });
+        println!("child finished");
+        return;
+    }
+    let outcome = common::run_child(TEST, CHILD_DEADLINE, |_| {});
+    assert!(
+        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
+        "status {:?}: {}",
+        outcome.status,
+        outcome.stderr
+    );
+}
+
+/// A `timeout` inside the destructor of a detached result never fired (nothing could interrupt
+/// a green thread whose function was done), so a result that bounds its cleanup with one could
+/// hold up shutdown for good (second review).
+#[test]
+fn a_timeout_inside_a_detached_results_destructor_fires() {
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let flag = timed_out.clone();
+    on_a_fresh_thread(move || {
+        greenhub::run(move || {
+            struct Flushes(Arc<AtomicBool>);
+            impl Drop for Flushes {
+                fn drop(&mut self) {
+                    let waited = greenhub::timeout(Duration::from_millis(30), || loop {
+                        greenhub::sleep(Duration::from_millis(5));
+                    });
+                    self.0.store(waited.is_err(), Ordering::SeqCst);
+                }
+            }
+            drop(greenhub::spawn(move || Flushes(flag)));
+            greenhub::sleep(Duration::from_millis(10));
+        })
+    });
+    assert!(timed_out.load(Ordering::SeqCst));
+}

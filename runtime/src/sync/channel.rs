@@ -1,15 +1,26 @@
 //! Multi-producer, multi-consumer channels: unbounded, bounded, and rendezvous (`bounded(0)`).
 
+use super::claim::{Claim, ClaimWaiter};
 use super::waiters::{lock, Wait, WaitList};
 use crate::loom::Mutex;
+use crate::task::Unpark;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A value in the channel, with the ticket its send was given.
+struct Queued<T> {
+    ticket: u64,
+    value: T,
+    /// The claim of the select this value was handed to (see `sync::claim`), or 0: anyone's.
+    reserved_for: usize,
+}
+
 struct State<T> {
-    /// Queued values, each with the ticket its send was given.
-    queue: VecDeque<(u64, T)>,
+    queue: VecDeque<Queued<T>>,
+    /// How many queued values are reserved for a select.
+    reserved: usize,
     /// `None`: unbounded. `Some(0)`: rendezvous, a send returns once a receiver took the value.
     capacity: Option<usize>,
     senders: usize,
@@ -18,8 +29,9 @@ struct State<T> {
     /// Receivers that will take a value they are woken for: `recv` and its kin, and `Select`s
     /// whose only arm receives here. On a rendezvous channel these are "a receiver waits".
     receive_waiters: WaitList,
-    /// `Select`s with other arms too, which may fire one of those instead of receiving here.
-    receive_watchers: WaitList,
+    /// `Select`s with other arms too, which may fire one of those instead of receiving here;
+    /// parked, they can be claimed by a rendezvous sender (see `sync::claim`).
+    receive_watchers: WaitList<ClaimWaiter>,
     send_waiters: WaitList,
 }
 
@@ -60,6 +72,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let channel = Arc::new(Channel {
         state: Mutex::new(State {
             queue: VecDeque::new(),
+            reserved: 0,
             capacity,
             senders: 1,
             receivers: 1,
@@ -116,9 +129,29 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 impl<T> State<T> {
-    /// Takes the oldest value, telling senders that room (or a hand-over) happened.
+    /// Takes the oldest value not reserved for a select, telling senders that room (or a
+    /// hand-over) happened.
     fn take(&mut self) -> Option<T> {
-        let (_, value) = self.queue.pop_front()?;
+        let at = if self.reserved == 0 {
+            if self.queue.is_empty() {
+                return None;
+            }
+            0
+        } else {
+            self.queue.iter().position(|q| q.reserved_for == 0)?
+        };
+        Some(self.remove(at))
+    }
+
+    /// Takes the value a sender reserved for the select with claim `claim`.
+    fn take_reserved(&mut self, claim: usize) -> Option<T> {
+        let at = self.queue.iter().position(|q| q.reserved_for == claim)?;
+        self.reserved -= 1;
+        Some(self.remove(at))
+    }
+
+    fn remove(&mut self, at: usize) -> T {
+        let value = self.queue.remove(at).expect("in the queue").value;
         match self.capacity {
             // Every rendezvous sender waits for its own ticket: let each look.
             Some(0) => self.send_waiters.wake_all(),
@@ -126,7 +159,7 @@ impl<T> State<T> {
                 self.send_waiters.wake_one();
             }
         }
-        Some(value)
+        value
     }
 
     fn has_room(&self) -> bool {
@@ -146,9 +179,34 @@ impl<T> State<T> {
 
     fn push(&mut self, value: T) -> u64 {
         self.next_ticket += 1;
-        self.queue.push_back((self.next_ticket, value));
+        self.queue.push_back(Queued {
+            ticket: self.next_ticket,
+            value,
+            reserved_for: 0,
+        });
         self.wake_a_receiver();
         self.next_ticket
+    }
+
+    /// A rendezvous hand-over without a receiver bound to take the value: claims a parked
+    /// select with a receive arm here, reserves the value for it and wakes it. Gives the value
+    /// back when no select can be claimed.
+    fn hand_to_a_select(&mut self, value: T) -> Result<(), T> {
+        let Some(select) = self
+            .receive_watchers
+            .take_first(|w| w.claim.try_claim(w.arm))
+        else {
+            return Err(value);
+        };
+        self.next_ticket += 1;
+        self.queue.push_back(Queued {
+            ticket: self.next_ticket,
+            value,
+            reserved_for: select.claim.id(),
+        });
+        self.reserved += 1;
+        select.unpark();
+        Ok(())
     }
 
     /// A value came (or a wake for one was passed on): a receiver that will take it, if any is
@@ -160,18 +218,18 @@ impl<T> State<T> {
     }
 
     /// Whether a rendezvous send can hand its value over now: more receivers wait, each bound
-    /// to take a value, than values wait for them.
+    /// to take a value, than values (not reserved for a select) wait for them.
     fn has_waiting_receiver(&self) -> bool {
-        self.receive_waiters.len() > self.queue.len()
+        self.receive_waiters.len() > self.queue.len() - self.reserved
     }
 
     fn holds(&self, ticket: u64) -> bool {
-        self.queue.iter().any(|(t, _)| *t == ticket)
+        self.queue.iter().any(|q| q.ticket == ticket)
     }
 
     fn retract(&mut self, ticket: u64) -> Option<T> {
-        let at = self.queue.iter().position(|(t, _)| *t == ticket)?;
-        self.queue.remove(at).map(|(_, value)| value)
+        let at = self.queue.iter().position(|q| q.ticket == ticket)?;
+        self.queue.remove(at).map(|q| q.value)
     }
 }
 
@@ -239,7 +297,15 @@ impl<T> Channel<T> {
 
 /// What `Select` needs of a channel: to watch for a receive or a send becoming possible.
 impl<T> Channel<T> {
-    pub(crate) fn watch(&self, side: Side, who: crate::GreenThread) -> u64 {
+    /// Registers a select's arm. A receive arm among several (`Side::Receive`) comes with its
+    /// select's claim and its arm number.
+    pub(crate) fn watch(
+        &self,
+        side: Side,
+        who: crate::GreenThread,
+        claim: &Arc<Claim>,
+        arm: usize,
+    ) -> u64 {
         let mut state = lock(&self.state);
         match side {
             Side::Send => state.send_waiters.add(who),
@@ -248,8 +314,30 @@ impl<T> Channel<T> {
                 state.receiver_waits();
                 id
             }
-            Side::Receive => state.receive_watchers.add(who),
+            Side::Receive => state.receive_watchers.add(ClaimWaiter {
+                who,
+                claim: claim.clone(),
+                arm,
+            }),
         }
+    }
+
+    /// A select watching here with `Side::Receive` is parked and can be claimed now: on a
+    /// rendezvous channel another select's send arm may be waiting for exactly that. (Not the
+    /// select's own send arm, if it has one here: it cannot meet itself, and waking itself
+    /// would spin.)
+    pub(crate) fn claimable(&self, select: crate::GreenThreadId) {
+        let mut state = lock(&self.state);
+        if state.capacity == Some(0) {
+            if let Some(sender) = state.send_waiters.take_first(|w| w.id() != select) {
+                sender.unpark();
+            }
+        }
+    }
+
+    /// Takes the value a sender reserved for the select with `claim`.
+    pub(crate) fn take_reserved(&self, claim: &Arc<Claim>) -> Option<T> {
+        lock(&self.state).take_reserved(claim.id())
     }
 
     /// Stops watching; false when a wake was already spent on this watcher.
@@ -311,15 +399,23 @@ impl<T> Sender<T> {
         if state.receivers == 0 {
             return Err(TrySendError::Disconnected(value));
         }
-        let ready = match state.capacity {
-            Some(0) => state.has_waiting_receiver(),
-            _ => state.has_room(),
-        };
-        if !ready {
-            return Err(TrySendError::Full(value));
+        match state.capacity {
+            Some(0) if state.has_waiting_receiver() => {
+                state.push(value);
+                Ok(())
+            }
+            // Handing a value straight to a select must not overtake one still queued for a
+            // receiver: the select could take that one later, after this newer one.
+            Some(0) if state.queue.len() == state.reserved => {
+                state.hand_to_a_select(value).map_err(TrySendError::Full)
+            }
+            Some(0) => Err(TrySendError::Full(value)),
+            _ if !state.has_room() => Err(TrySendError::Full(value)),
+            _ => {
+                state.push(value);
+                Ok(())
+            }
         }
-        state.push(value);
-        Ok(())
     }
 
     /// How many values wait in the channel.

@@ -6,6 +6,7 @@
 //! cancellation.
 
 mod channel;
+mod claim;
 mod event;
 mod mutex;
 mod select;

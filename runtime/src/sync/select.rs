@@ -3,13 +3,18 @@
 use super::channel::{
     Channel, Receiver, RecvError, SendError, Sender, Side, TryRecvError, TrySendError,
 };
+use super::claim::Claim;
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One arm of a select: a receive or a send with what to do when it happens.
 trait Case<'a, R> {
     /// Performs the operation if it can complete now; the outcome is kept for `then`.
     fn try_complete(&mut self) -> bool;
+    /// A sender claimed the select for this arm: takes the value reserved for it (the outcome
+    /// is kept for `then`).
+    fn complete_claimed(&mut self, claim: &Arc<Claim>) -> bool;
     /// Runs the arm's closure on the kept outcome (after the select stopped watching).
     fn then(&mut self) -> R;
     /// Which channel list to watch: (channel, sending).
@@ -18,14 +23,18 @@ trait Case<'a, R> {
 
 /// The channel operations `Select` needs, with the value type erased.
 trait Watch {
-    fn watch(&self, side: Side, who: crate::GreenThread) -> u64;
+    fn watch(&self, side: Side, who: crate::GreenThread, claim: &Arc<Claim>, arm: usize) -> u64;
     fn unwatch(&self, side: Side, id: u64) -> bool;
     fn forward(&self, side: Side);
+    fn claimable(&self, select: crate::GreenThreadId);
 }
 
 impl<T> Watch for Channel<T> {
-    fn watch(&self, side: Side, who: crate::GreenThread) -> u64 {
-        Channel::watch(self, side, who)
+    fn watch(&self, side: Side, who: crate::GreenThread, claim: &Arc<Claim>, arm: usize) -> u64 {
+        Channel::watch(self, side, who, claim, arm)
+    }
+    fn claimable(&self, select: crate::GreenThreadId) {
+        Channel::claimable(self, select)
     }
     fn unwatch(&self, side: Side, id: u64) -> bool {
         Channel::unwatch(self, side, id)
@@ -61,6 +70,10 @@ impl<'a, T, R, F: FnOnce(Result<T, RecvError>) -> R> Case<'a, R> for RecvCase<'a
         };
         self.outcome.is_some()
     }
+    fn complete_claimed(&mut self, claim: &Arc<Claim>) -> bool {
+        self.outcome = self.receiver.channel().take_reserved(claim).map(Ok);
+        self.outcome.is_some()
+    }
     fn then(&mut self) -> R {
         let then = self.then.take().expect("an arm fires once");
         then(self.outcome.take().expect("completed"))
@@ -91,6 +104,9 @@ impl<'a, T, R, F: FnOnce(Result<(), SendError<T>>) -> R> Case<'a, R> for SendCas
             }
         };
         self.outcome.is_some()
+    }
+    fn complete_claimed(&mut self, _claim: &Arc<Claim>) -> bool {
+        false // only receive arms are claimed
     }
     fn then(&mut self) -> R {
         let then = self.then.take().expect("an arm fires once");
@@ -225,6 +241,9 @@ impl<'a, R> Select<'a, R> {
         );
         // Arms whose channel chose this select to wake during the last wait.
         let mut woken_for: Vec<usize> = Vec::new();
+        // Lets a rendezvous sender hand this select a value while it is parked (made the first
+        // time it parks).
+        let mut claim: Option<Arc<Claim>> = None;
         loop {
             if let Some(fired) = self.try_any() {
                 return self.fire(fired, &woken_for);
@@ -242,13 +261,23 @@ impl<'a, R> Select<'a, R> {
             }
             crate::interrupt::check();
             // Watch every channel, then look again before parking so no wake is missed.
-            let watching = Watching::new(&self.cases);
+            let claim = claim.get_or_insert_with(Arc::default);
+            let watching = Watching::new(&self.cases, claim);
             if let Some(fired) = self.try_any() {
                 let woken_for = watching.stop();
                 return self.fire(fired, &woken_for);
             }
+            watching.offer(claim);
             super::waiters::park_raw_until(deadline);
+            let claimed = claim.withdraw();
             woken_for = watching.stop();
+            if let Some(arm) = claimed {
+                // A sender handed this select a value on `arm`: that arm fires, whatever else
+                // happened meanwhile (the send has already returned Ok).
+                let taken = self.cases[arm].complete_claimed(claim);
+                debug_assert!(taken, "a claimed arm finds its value reserved");
+                return self.fire(arm, &woken_for);
+            }
         }
     }
 
@@ -270,17 +299,31 @@ struct Watching<'a> {
 }
 
 impl<'a> Watching<'a> {
-    fn new<R>(cases: &[Box<dyn Case<'a, R> + 'a>]) -> Watching<'a> {
+    fn new<R>(cases: &[Box<dyn Case<'a, R> + 'a>], claim: &Arc<Claim>) -> Watching<'a> {
         let me = crate::current();
         Watching {
             watches: cases
                 .iter()
-                .map(|case| {
+                .enumerate()
+                .map(|(arm, case)| {
                     let (channel, sending) = case.watched();
                     let side = side_of(sending, cases.len());
-                    (channel, side, channel.watch(side, me.clone()))
+                    (channel, side, channel.watch(side, me.clone(), claim, arm))
                 })
                 .collect(),
+        }
+    }
+
+    /// The select is about to park: its receive arms among several can be claimed now, and a
+    /// rendezvous sender waiting on one of their channels may want to know.
+    fn offer(&self, claim: &Claim) {
+        claim.offer();
+        let mut me = None;
+        for (channel, side, _) in &self.watches {
+            if *side == Side::Receive {
+                let me = *me.get_or_insert_with(|| crate::current().id());
+                channel.claimable(me);
+            }
         }
     }
 

@@ -77,6 +77,13 @@ impl<W: Unpark> WaitList<W> {
         }
     }
 
+    /// Takes the longest-waiting one for which `chosen` returns true off the list, without
+    /// waking it.
+    pub(crate) fn take_first(&mut self, mut chosen: impl FnMut(&W) -> bool) -> Option<W> {
+        let at = self.waiters.iter().position(|(_, who)| chosen(who))?;
+        self.waiters.remove(at).map(|(_, who)| who)
+    }
+
     pub(crate) fn wake_all(&mut self) {
         while self.wake_one() {}
     }
