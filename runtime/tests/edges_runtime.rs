@@ -53,36 +53,31 @@ fn a_detached_result_that_panics_on_drop_aborts_naming_the_green_thread() {
 #[test]
 fn an_unjoined_panic_reported_to_a_closed_stderr_does_not_crash() {
     const TEST: &str = "an_unjoined_panic_reported_to_a_closed_stderr_does_not_crash";
-    if common::is_child(TEST) {
-        greenhub::run(|| {
-            let _neighbour = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(60)));
-            greenhub::sleep(Duration::from_millis(100)); // the parent closes our stderr
-            drop(
-                greenhub::Builder::new()
-                    .name("lonely".into())
-                    .spawn(|| panic!("nobody saw me")),
-            );
-            greenhub::sleep(Duration::from_millis(20));
-        });
-        println!("child finished");
-        return;
-    }
-    let outcome = common::run_child(TEST, CHILD_DEADLINE, |command| {
-        // A pipe whose reading end is closed at once: every write to it fails with EPIPE.
-        let mut ends = [0; 2];
-        // SAFETY: pipe writes two new descriptors into `ends`.
-        assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
-        // SAFETY: both descriptors were just created and are owned here, once each.
-        let (reader, writer) =
-            unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
-        drop(reader);
-        command.stderr(Stdio::from(writer));
-    });
-    assert!(
-        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
-        "status {:?}, stdout: {}",
-        outcome.status,
-        outcome.stdout
+    common::scenario_in_child(
+        TEST,
+        |command| {
+            // A pipe whose reading end is closed at once: every write to it fails with EPIPE.
+            let mut ends = [0; 2];
+            // SAFETY: pipe writes two new descriptors into `ends`.
+            assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+            // SAFETY: both descriptors were just created and are owned here, once each.
+            let (reader, writer) =
+                unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+            drop(reader);
+            command.stderr(Stdio::from(writer));
+        },
+        || {
+            greenhub::run(|| {
+                let _neighbour = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(60)));
+                greenhub::sleep(Duration::from_millis(100)); // the parent closes our stderr
+                drop(
+                    greenhub::Builder::new()
+                        .name("lonely".into())
+                        .spawn(|| panic!("nobody saw me")),
+                );
+                greenhub::sleep(Duration::from_millis(20));
+            });
+        },
     );
 }
 
@@ -92,29 +87,24 @@ fn an_unjoined_panic_reported_to_a_closed_stderr_does_not_crash() {
 fn a_closure_whose_destructor_panics_when_cancelled_before_start_is_a_panic_of_its_green_thread() {
     const TEST: &str =
         "a_closure_whose_destructor_panics_when_cancelled_before_start_is_a_panic_of_its_green_thread";
-    if common::is_child(TEST) {
-        struct PanicsOnDrop;
-        impl Drop for PanicsOnDrop {
-            fn drop(&mut self) {
-                panic!("the closure's destructor panicked");
+    common::scenario_in_child(
+        TEST,
+        |_| {},
+        || {
+            struct PanicsOnDrop;
+            impl Drop for PanicsOnDrop {
+                fn drop(&mut self) {
+                    panic!("the closure's destructor panicked");
+                }
             }
-        }
-        greenhub::run(|| {
-            let captured = PanicsOnDrop;
-            let never_runs = greenhub::spawn(move || drop(captured));
-            never_runs.cancel();
-            let err = never_runs.join().unwrap_err();
-            assert!(err.is_panic(), "{err}");
-        });
-        println!("child finished");
-        return;
-    }
-    let outcome = common::run_child(TEST, CHILD_DEADLINE, |_| {});
-    assert!(
-        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
-        "status {:?}, stderr: {}",
-        outcome.status,
-        outcome.stderr
+            greenhub::run(|| {
+                let captured = PanicsOnDrop;
+                let never_runs = greenhub::spawn(move || drop(captured));
+                never_runs.cancel();
+                let err = never_runs.join().unwrap_err();
+                assert!(err.is_panic(), "{err}");
+            });
+        },
     );
 }
 

@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const CHILD_DEADLINE: Duration = Duration::from_secs(30);
-
 /// Runs a scenario in a runtime on a fresh OS thread (whose panic count cannot leak into the
 /// test harness), failing rather than hanging if it hangs.
 fn on_a_fresh_thread<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
@@ -121,41 +119,36 @@ fn a_green_thread_that_caught_its_own_panic_is_interrupted_again() {
 #[test]
 fn a_panic_continued_with_resume_unwind_parks_normally_in_its_destructors() {
     const TEST: &str = "a_panic_continued_with_resume_unwind_parks_normally_in_its_destructors";
-    if common::is_child(TEST) {
-        greenhub::run(|| {
-            let (neighbour, release) = suspended_mid_unwind();
-            let lock = Arc::new(greenhub::sync::Mutex::new(0));
-            let held = lock.lock();
-            struct LocksOnDrop(Arc<greenhub::sync::Mutex<u32>>);
-            impl Drop for LocksOnDrop {
-                fn drop(&mut self) {
-                    *self.0.lock() += 1;
+    common::scenario_in_child(
+        TEST,
+        |_| {},
+        || {
+            greenhub::run(|| {
+                let (neighbour, release) = suspended_mid_unwind();
+                let lock = Arc::new(greenhub::sync::Mutex::new(0));
+                let held = lock.lock();
+                struct LocksOnDrop(Arc<greenhub::sync::Mutex<u32>>);
+                impl Drop for LocksOnDrop {
+                    fn drop(&mut self) {
+                        *self.0.lock() += 1;
+                    }
                 }
-            }
-            let guard = LocksOnDrop(lock.clone());
-            let continues = greenhub::spawn(move || {
-                let _guard = guard;
-                let failed = greenhub::spawn(|| -> () { panic!("worker failed") }).join();
-                failed.unwrap_err().resume_unwind();
+                let guard = LocksOnDrop(lock.clone());
+                let continues = greenhub::spawn(move || {
+                    let _guard = guard;
+                    let failed = greenhub::spawn(|| -> () { panic!("worker failed") }).join();
+                    failed.unwrap_err().resume_unwind();
+                });
+                greenhub::yield_now(); // its destructor parks on the lock
+                continues.cancel();
+                greenhub::yield_now();
+                drop(held);
+                assert!(continues.join().unwrap_err().is_panic());
+                assert_eq!(*lock.lock(), 1);
+                release.set();
+                assert!(neighbour.join().unwrap_err().is_cancelled());
             });
-            greenhub::yield_now(); // its destructor parks on the lock
-            continues.cancel();
-            greenhub::yield_now();
-            drop(held);
-            assert!(continues.join().unwrap_err().is_panic());
-            assert_eq!(*lock.lock(), 1);
-            release.set();
-            assert!(neighbour.join().unwrap_err().is_cancelled());
-        });
-        println!("child finished");
-        return;
-    }
-    let outcome = common::run_child(TEST, CHILD_DEADLINE, |_| {});
-    assert!(
-        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
-        "status {:?}: {}",
-        outcome.status,
-        outcome.stderr
+        },
     );
 }
 
@@ -195,50 +188,45 @@ fn a_timeout_inside_a_destructor_running_during_cancellation_fires() {
 #[test]
 fn a_detached_result_whose_destructor_parks_survives_shutdown() {
     const TEST: &str = "a_detached_result_whose_destructor_parks_survives_shutdown";
-    if common::is_child(TEST) {
-        let dropped = Arc::new(AtomicBool::new(false));
-        let flag = dropped.clone();
-        greenhub::run(move || {
-            let busy = Arc::new(greenhub::sync::Mutex::new(()));
-            struct ReportsOnDrop(Arc<greenhub::sync::Mutex<()>>, Arc<AtomicBool>);
-            impl Drop for ReportsOnDrop {
-                fn drop(&mut self) {
-                    let _busy = self.0.lock(); // parks while main holds it
-                    self.1.store(true, Ordering::SeqCst);
-                }
-            }
-            let holder = busy.clone();
-            drop(greenhub::spawn(move || {
-                // Lets go of the lock a while after the shutdown cancelled it.
-                struct ReleasesLater<'a>(Option<greenhub::sync::MutexGuard<'a, ()>>);
-                impl Drop for ReleasesLater<'_> {
+    common::scenario_in_child(
+        TEST,
+        |_| {},
+        || {
+            let dropped = Arc::new(AtomicBool::new(false));
+            let flag = dropped.clone();
+            greenhub::run(move || {
+                let busy = Arc::new(greenhub::sync::Mutex::new(()));
+                struct ReportsOnDrop(Arc<greenhub::sync::Mutex<()>>, Arc<AtomicBool>);
+                impl Drop for ReportsOnDrop {
                     fn drop(&mut self) {
-                        greenhub::sleep(Duration::from_millis(20));
-                        self.0.take();
+                        let _busy = self.0.lock(); // parks while main holds it
+                        self.1.store(true, Ordering::SeqCst);
                     }
                 }
-                let _held = ReleasesLater(Some(holder.lock()));
-                greenhub::sleep(Duration::from_secs(3600)); // until shutdown cancels it
-            }));
-            greenhub::yield_now(); // the lock is held now
-            let result = ReportsOnDrop(busy.clone(), flag);
-            drop(greenhub::spawn(move || result));
-            greenhub::yield_now(); // its result's destructor parks on the lock
-                                   // Main returns: the shutdown cancels everything still running.
-        });
-        assert!(
-            dropped.load(Ordering::SeqCst),
-            "the result's destructor was cut short"
-        );
-        println!("child finished");
-        return;
-    }
-    let outcome = common::run_child(TEST, CHILD_DEADLINE, |_| {});
-    assert!(
-        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
-        "status {:?}: {}",
-        outcome.status,
-        outcome.stderr
+                let holder = busy.clone();
+                drop(greenhub::spawn(move || {
+                    // Lets go of the lock a while after the shutdown cancelled it.
+                    struct ReleasesLater<'a>(Option<greenhub::sync::MutexGuard<'a, ()>>);
+                    impl Drop for ReleasesLater<'_> {
+                        fn drop(&mut self) {
+                            greenhub::sleep(Duration::from_millis(20));
+                            self.0.take();
+                        }
+                    }
+                    let _held = ReleasesLater(Some(holder.lock()));
+                    greenhub::sleep(Duration::from_secs(3600)); // until shutdown cancels it
+                }));
+                greenhub::yield_now(); // the lock is held now
+                let result = ReportsOnDrop(busy.clone(), flag);
+                drop(greenhub::spawn(move || result));
+                greenhub::yield_now(); // its result's destructor parks on the lock
+                                       // Main returns: the shutdown cancels everything still running.
+            });
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the result's destructor was cut short"
+            );
+        },
     );
 }
 
@@ -304,38 +292,33 @@ fn a_caught_panic_elsewhere_does_not_cost_a_neighbour_its_timeout() {
 #[test]
 fn a_scope_opened_in_doubt_never_interrupts_a_destructor_during_an_unwind() {
     const TEST: &str = "a_scope_opened_in_doubt_never_interrupts_a_destructor_during_an_unwind";
-    if common::is_child(TEST) {
-        greenhub::run(|| {
-            let (neighbour, release) = suspended_mid_unwind();
-            struct ParksOnDrop;
-            impl Drop for ParksOnDrop {
-                fn drop(&mut self) {
-                    greenhub::sleep(Duration::from_millis(100));
+    common::scenario_in_child(
+        TEST,
+        |_| {},
+        || {
+            greenhub::run(|| {
+                let (neighbour, release) = suspended_mid_unwind();
+                struct ParksOnDrop;
+                impl Drop for ParksOnDrop {
+                    fn drop(&mut self) {
+                        greenhub::sleep(Duration::from_millis(100));
+                    }
                 }
-            }
-            let panics = greenhub::spawn(|| {
-                let _ = std::panic::catch_unwind(|| panic!("caught on purpose"));
-                let _ = greenhub::timeout(Duration::from_millis(50), || {
-                    greenhub::sleep(Duration::from_millis(20)); // the neighbour finishes meanwhile
-                    let _ = greenhub::timeout(Duration::from_secs(10), || ());
-                    let _parks = ParksOnDrop;
-                    panic!("a real panic inside the scope");
+                let panics = greenhub::spawn(|| {
+                    let _ = std::panic::catch_unwind(|| panic!("caught on purpose"));
+                    let _ = greenhub::timeout(Duration::from_millis(50), || {
+                        greenhub::sleep(Duration::from_millis(20)); // the neighbour finishes meanwhile
+                        let _ = greenhub::timeout(Duration::from_secs(10), || ());
+                        let _parks = ParksOnDrop;
+                        panic!("a real panic inside the scope");
+                    });
                 });
+                greenhub::sleep(Duration::from_millis(10));
+                release.set();
+                assert!(neighbour.join().unwrap_err().is_cancelled());
+                assert!(panics.join().unwrap_err().is_panic());
             });
-            greenhub::sleep(Duration::from_millis(10));
-            release.set();
-            assert!(neighbour.join().unwrap_err().is_cancelled());
-            assert!(panics.join().unwrap_err().is_panic());
-        });
-        println!("child finished");
-        return;
-    }
-    let outcome = common::run_child(TEST, CHILD_DEADLINE, |_| {});
-    assert!(
-        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
-        "status {:?}: {}",
-        outcome.status,
-        outcome.stderr
+        },
     );
 }
 

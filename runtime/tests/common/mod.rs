@@ -89,6 +89,28 @@ pub fn run_child(
     }
 }
 
+/// Runs `scenario` in a child process of its own (see [`run_child`], whose `configure` this
+/// takes too) and fails the test unless the child gets through it and exits successfully.
+pub fn scenario_in_child(
+    test: &str,
+    configure: impl FnOnce(&mut Command),
+    scenario: impl FnOnce(),
+) {
+    if is_child(test) {
+        scenario();
+        println!("child finished");
+        return;
+    }
+    let outcome = run_child(test, Duration::from_secs(30), configure);
+    assert!(
+        outcome.status.is_some_and(|s| s.success()) && outcome.stdout.contains("child finished"),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        outcome.status,
+        outcome.stdout,
+        outcome.stderr
+    );
+}
+
 /// Runs `f` on a plain thread; its result, or `None` if it is not done within `deadline` (the
 /// thread is then left behind, so that a hang fails the test instead of hanging it).
 pub fn within<T: Send + 'static>(
