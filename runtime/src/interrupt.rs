@@ -161,13 +161,38 @@ thread_local! {
     static ABANDONED_UNWINDS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Unwinds of green threads given up mid-unwind on this OS thread (see `Hub::abandon_all`).
+/// Unwinds on this OS thread that are none of its green threads': green threads a hub on this
+/// thread gave up mid-unwind (see `Hub::abandon_all`), and the unwind this thread was already
+/// in when it started a runtime (see [`OutsideUnwind`]).
 pub(crate) fn abandoned_unwinds() -> usize {
     ABANDONED_UNWINDS.with(Cell::get)
 }
 
 pub(crate) fn add_abandoned_unwinds(count: usize) {
     ABANDONED_UNWINDS.with(|c| c.set(c.get() + count));
+}
+
+/// A runtime started by a thread that is already unwinding (`run` called from a destructor
+/// during a panic): that unwind is no green thread's, and counts as one for as long as the
+/// runtime runs on this thread.
+pub(crate) struct OutsideUnwind(bool);
+
+impl OutsideUnwind {
+    pub(crate) fn note() -> OutsideUnwind {
+        let unwinding = std::thread::panicking();
+        if unwinding {
+            add_abandoned_unwinds(1);
+        }
+        OutsideUnwind(unwinding)
+    }
+}
+
+impl Drop for OutsideUnwind {
+    fn drop(&mut self) {
+        if self.0 {
+            ABANDONED_UNWINDS.with(|c| c.set(c.get() - 1));
+        }
+    }
 }
 
 /// Whether this plain OS thread is unwinding, as far as can be told: with abandoned unwinds
@@ -216,14 +241,21 @@ pub(crate) fn unwind_caught() {
 pub(crate) fn install_panic_hook() {
     static INSTALLED: Mutex<bool> = Mutex::new(false);
     let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    // `take_hook` panics on a panicking thread: try again at the next `run` then.
-    if *installed || std::thread::panicking() {
+    if *installed {
         return;
     }
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = with_hub(|hub| hub.unwind_started());
-        previous(info);
-    }));
-    *installed = true;
+    let install = || {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = with_hub(|hub| hub.unwind_started());
+            previous(info);
+        }));
+    };
+    if std::thread::panicking() {
+        // `take_hook` panics on a panicking thread; another thread may install it.
+        *installed = std::thread::spawn(install).join().is_ok();
+    } else {
+        install();
+        *installed = true;
+    }
 }

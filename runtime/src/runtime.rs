@@ -168,6 +168,7 @@ impl Runtime {
         );
         stack::install_overflow_handler();
         crate::interrupt::install_panic_hook();
+        let _outside_unwind = crate::interrupt::OutsideUnwind::note();
         let pollers: Vec<Poller> = (0..self.hubs)
             .map(|_| Poller::new())
             .collect::<io::Result<_>>()

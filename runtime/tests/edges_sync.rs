@@ -380,3 +380,56 @@ fn a_select_sending_and_receiving_on_one_rendezvous_channel_parks_instead_of_spi
     });
     assert!(finished.is_some(), "the select spun and starved its hub");
 }
+
+/// A select's send arm refused because a plain rendezvous send's value was queued (a value
+/// handed to a select must not overtake it) was never told when that value was taken back
+/// (timeout, cancel): it stayed parked beside a claimable select (third review).
+#[test]
+fn a_select_send_refused_behind_a_queued_value_meets_a_select_once_it_is_taken_back() {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    rt.run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let (_other_tx, other) = bounded::<u32>(0);
+        let receiver = {
+            let (rx, other) = (rx.clone(), other.clone());
+            greenhub::spawn_on(0, move || {
+                Select::new()
+                    .recv(&rx, |value| value.ok())
+                    .recv(&other, |_| None)
+                    .wait()
+            })
+        };
+        greenhub::sleep(Duration::from_millis(10)); // the receiving select is parked
+        let plain_receiver = {
+            let rx = rx.clone();
+            greenhub::spawn_on(1, move || rx.recv_timeout(Duration::from_millis(30)))
+        };
+        greenhub::sleep(Duration::from_millis(10));
+        // Hub 1 is kept busy, so the plain receiver woken for the value below cannot take it.
+        let busy = greenhub::spawn_on(1, || std::thread::sleep(Duration::from_millis(100)));
+        greenhub::sleep(Duration::from_millis(5));
+        let plain_sender = {
+            let tx = tx.clone();
+            greenhub::spawn_on(0, move || tx.send(1))
+        };
+        greenhub::sleep(Duration::from_millis(5)); // its value is queued
+        let select_sender = {
+            let tx = tx.clone();
+            greenhub::spawn_on(0, move || {
+                Select::new().send(&tx, 2, |sent| sent.is_ok()).wait()
+            })
+        };
+        greenhub::sleep(Duration::from_millis(5)); // refused: it parks
+        plain_sender.cancel(); // its value is taken back
+        assert!(plain_sender.join().unwrap_err().is_cancelled());
+        busy.join().unwrap();
+        let _ = plain_receiver.join().unwrap();
+        let sent = greenhub::timeout(HANG, || select_sender.join().unwrap());
+        assert_eq!(
+            sent,
+            Ok(true),
+            "the select send never met the parked select"
+        );
+        assert_eq!(receiver.join().unwrap(), Some(2));
+    });
+}

@@ -346,3 +346,37 @@ fn a_timeout_inside_a_detached_results_destructor_fires() {
     });
     assert!(timed_out.load(Ordering::SeqCst));
 }
+
+/// A runtime run from a destructor while its thread unwinds (a guard that shuts down gracefully
+/// when its scope panics) took that outside unwind for its own green threads': the shutdown's
+/// cancel was ignored and `run` never returned (third review).
+#[test]
+fn a_runtime_run_from_a_destructor_during_a_panic_still_stops() {
+    let stopped = common::within(Duration::from_secs(20), || {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        let panicking = std::thread::spawn(move || {
+            struct ShutsDownOnDrop(Arc<AtomicBool>);
+            impl Drop for ShutsDownOnDrop {
+                fn drop(&mut self) {
+                    greenhub::Runtime::builder()
+                        .hubs(1)
+                        .build()
+                        .unwrap()
+                        .run(|| {
+                            drop(greenhub::spawn(|| loop {
+                                greenhub::sleep(Duration::from_millis(5));
+                            }));
+                            greenhub::sleep(Duration::from_millis(20));
+                        });
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _guard = ShutsDownOnDrop(flag);
+            panic!("the scope fails; the guard shuts down");
+        });
+        assert!(panicking.join().is_err());
+        stopped.load(Ordering::SeqCst)
+    });
+    assert_eq!(stopped, Some(true), "the runtime never stopped");
+}

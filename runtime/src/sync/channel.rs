@@ -229,7 +229,13 @@ impl<T> State<T> {
 
     fn retract(&mut self, ticket: u64) -> Option<T> {
         let at = self.queue.iter().position(|q| q.ticket == ticket)?;
-        self.queue.remove(at).map(|q| q.value)
+        let value = self.queue.remove(at).map(|q| q.value);
+        if self.capacity == Some(0) {
+            // The queue changed: a select's send arm refused while this value waited (see
+            // `try_send`) may hand its value to a select now.
+            self.send_waiters.wake_all();
+        }
+        value
     }
 }
 
@@ -329,7 +335,9 @@ impl<T> Channel<T> {
     pub(crate) fn claimable(&self, select: crate::GreenThreadId) {
         let mut state = lock(&self.state);
         if state.capacity == Some(0) {
-            if let Some(sender) = state.send_waiters.take_first(|w| w.id() != select) {
+            // Every other one: a plain sender waiting for its own value to be taken cannot use
+            // the wake, and the one that can must not miss it.
+            while let Some(sender) = state.send_waiters.take_first(|w| w.id() != select) {
                 sender.unpark();
             }
         }
