@@ -665,9 +665,11 @@ impl Hub {
                 }
             }
         }
-        for task in self.unwinds.after_run(ran_counted) {
+        if let Some(deferred) = self.unwinds.after_run(ran_counted) {
             // It learned more about unwinding: look again at interruptions in doubt.
-            self.wake_local(task.key(), Some(&task));
+            for task in deferred {
+                self.wake_local(task.key(), Some(&task));
+            }
         }
     }
 

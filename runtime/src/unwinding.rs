@@ -48,6 +48,7 @@ pub(crate) struct UnwindTracker {
     /// epoch it was counted (0: not counted).
     epoch: Cell<u32>,
     deferred: RefCell<Vec<Arc<Task>>>,
+    has_deferred: Cell<bool>,
 }
 
 impl UnwindTracker {
@@ -118,10 +119,13 @@ impl UnwindTracker {
         }
     }
 
-    /// After a green thread ran: what the hub learned, as the green threads to wake whose
-    /// interruption was in doubt.
+    /// After a green thread ran: takes what the hub learned into account, and returns the green
+    /// threads to wake whose interruption was in doubt, if it learned enough for them.
     #[inline]
-    pub(crate) fn after_run(&self, ran_counted: bool) -> Vec<Arc<Task>> {
+    pub(crate) fn after_run(&self, ran_counted: bool) -> Option<Vec<Arc<Task>>> {
+        if self.suspended.get() == 0 && !ran_counted && !self.has_deferred.get() {
+            return None; // nothing counted, nothing in doubt: the common case
+        }
         let panicking = std::thread::panicking();
         if !panicking && self.suspended.get() > 0 {
             // Nobody is unwinding after all: every count was stale.
@@ -129,10 +133,10 @@ impl UnwindTracker {
             self.epoch.set(self.epoch.get().wrapping_add(1).max(1));
         }
         let learned = !panicking || (ran_counted && self.suspended.get() == 0);
-        if learned && !self.deferred.borrow().is_empty() {
-            return std::mem::take(&mut *self.deferred.borrow_mut());
+        if learned && self.has_deferred.replace(false) {
+            return Some(std::mem::take(&mut *self.deferred.borrow_mut()));
         }
-        Vec::new()
+        None
     }
 
     /// Remembers to wake `task`, whose interruption is in doubt, when the hub learns more.
@@ -141,12 +145,14 @@ impl UnwindTracker {
         if !deferred.iter().any(|t| Arc::ptr_eq(t, &task)) {
             deferred.push(task);
         }
+        self.has_deferred.set(true);
     }
 
     /// The hub gives up its green threads: those suspended mid-unwind can never finish, and
     /// std's panic count of this OS thread keeps counting them. Returns how many.
     pub(crate) fn abandon(&self) -> usize {
         self.deferred.borrow_mut().clear();
+        self.has_deferred.set(false);
         let count = self.suspended.replace(0);
         crate::interrupt::add_abandoned_unwinds(count);
         count

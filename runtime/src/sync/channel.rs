@@ -131,35 +131,37 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 impl<T> State<T> {
     /// Takes the oldest value not reserved for a select, telling senders that room (or a
     /// hand-over) happened.
+    #[inline]
     fn take(&mut self) -> Option<T> {
-        let at = if self.reserved == 0 {
-            if self.queue.is_empty() {
-                return None;
-            }
-            0
+        let queued = if self.reserved == 0 {
+            self.queue.pop_front()?
         } else {
-            self.queue.iter().position(|q| q.reserved_for == 0)?
+            let at = self.queue.iter().position(|q| q.reserved_for == 0)?;
+            self.queue.remove(at)?
         };
-        Some(self.remove(at))
+        self.taken();
+        Some(queued.value)
     }
 
     /// Takes the value a sender reserved for the select with claim `claim`.
     fn take_reserved(&mut self, claim: usize) -> Option<T> {
         let at = self.queue.iter().position(|q| q.reserved_for == claim)?;
+        let queued = self.queue.remove(at)?;
         self.reserved -= 1;
-        Some(self.remove(at))
+        self.taken();
+        Some(queued.value)
     }
 
-    fn remove(&mut self, at: usize) -> T {
-        let value = self.queue.remove(at).expect("in the queue").value;
+    /// A value left the channel: room for a sender (on a rendezvous channel, every sender waits
+    /// for its own value to be taken, so each one looks).
+    #[inline]
+    fn taken(&mut self) {
         match self.capacity {
-            // Every rendezvous sender waits for its own ticket: let each look.
             Some(0) => self.send_waiters.wake_all(),
             _ => {
                 self.send_waiters.wake_one();
             }
         }
-        value
     }
 
     fn has_room(&self) -> bool {
