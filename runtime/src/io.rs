@@ -1,8 +1,10 @@
 //! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
 
-use crate::source::{Direction, Source};
+pub(crate) mod source;
+
 use crate::sync::Receiver;
 use crate::sys::os_result;
+use source::{Direction, Source};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard, OnceLock};

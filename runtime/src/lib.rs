@@ -42,46 +42,29 @@
 //!
 //! [corosensei]: https://docs.rs/corosensei
 
-mod blocking;
+mod driver;
 mod hub;
-mod interrupt;
 pub mod io;
-mod join;
-mod join_packet;
-mod liveness;
 mod loom;
-mod monitor;
 pub mod net;
-mod park;
 mod pool;
 mod reactor;
-mod readiness;
-mod remote;
 mod runtime;
 mod server;
 pub mod signal;
-mod source;
-mod spawn;
-mod stack;
 pub mod sync;
 mod sys;
 mod task;
+mod thread;
 mod timeout;
-mod timer;
-mod unwinding;
-mod wake_flags;
 
-pub(crate) use hub::Hub;
-
-pub use blocking::unblock;
-pub use join::{JoinError, JoinHandle};
-pub use park::{
-    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
-};
+pub use hub::stack::DEFAULT_STACK_SIZE;
 pub use pool::Pool;
 pub use runtime::{run, Runtime, RuntimeBuilder};
 pub use server::{ServerHandle, StreamServer, MAX_BACKOFF, MIN_BACKOFF};
-pub use spawn::{spawn, spawn_on, Builder};
-pub use stack::DEFAULT_STACK_SIZE;
 pub use task::{GreenThread, GreenThreadId};
+pub use thread::{
+    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn, spawn_on,
+    unblock, yield_now, Builder, JoinError, JoinHandle,
+};
 pub use timeout::{timeout, Elapsed};

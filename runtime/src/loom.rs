@@ -49,14 +49,6 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// In loom models a waiter is a loom thread.
-#[cfg(all(test, loom))]
-impl crate::task::Unpark for ::loom::thread::Thread {
-    fn unpark(&self) {
-        ::loom::thread::Thread::unpark(self)
-    }
-}
-
 /// Runs a loom model with a bound on preemptions (3, or `LOOM_MAX_PREEMPTIONS`), as tokio does:
 /// bugs in protocols this small show up within a few preemptions, and the unbounded search of
 /// a model with three threads and spin loops takes hours.

@@ -5,7 +5,7 @@
 //!
 //! [signal-hook]: https://docs.rs/signal-hook
 
-use crate::source::{Direction, Source};
+use crate::io::source::{Direction, Source};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 use std::io;

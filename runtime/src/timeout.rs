@@ -10,9 +10,9 @@
 //!   })                            (an expiry of A would pass through B untouched)
 //! ```
 
-use crate::hub::with_hub;
-use crate::interrupt::{self, Scope, ScopeExpired};
-use std::cell::Cell;
+use crate::hub::{interrupt, next_scope_id, os_scope, set_os_scope, with_hub};
+use crate::task::{Scope, ScopeExpired};
+
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -33,19 +33,6 @@ impl From<Elapsed> for std::io::Error {
     fn from(_: Elapsed) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline has elapsed")
     }
-}
-
-/// Scope ids only need to differ among the scopes on one OS thread's stacks (a green thread
-/// never leaves its hub's thread), so a thread-local counter does, with no shared atomic.
-fn next_scope_id() -> u64 {
-    thread_local! {
-        static NEXT: Cell<u64> = const { Cell::new(1) };
-    }
-    NEXT.with(|next| {
-        let id = next.get();
-        next.set(id + 1);
-        id
-    })
 }
 
 /// Runs `f` with a deadline `duration` from now. If any park inside `f` reaches the deadline,
@@ -110,12 +97,12 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         Some(outcome) => outcome,
         None => {
             let new = Scope::new(deadline, id, 0);
-            let enclosing = interrupt::os_scope();
+            let enclosing = os_scope();
             if new.is_earlier_than(enclosing) {
-                interrupt::set_os_scope(new);
+                set_os_scope(new);
             }
             let _restore = Restore {
-                set: interrupt::set_os_scope,
+                set: set_os_scope,
                 enclosing,
             };
             catch_unwind(AssertUnwindSafe(f.take().expect("runs once")))

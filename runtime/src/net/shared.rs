@@ -19,7 +19,7 @@ pub(crate) fn no_sigpipe(_socket: socket2::SockRef<'_>) -> std::io::Result<()> {
 /// fails, or `timeout` passes. A wake-up before the connection is up (spurious, or readiness
 /// from an earlier registration) is told apart by `getpeername`, which fails until then.
 pub(crate) fn connect_in<T: std::os::fd::AsFd + std::os::fd::AsRawFd>(
-    source: &crate::source::Source<T>,
+    source: &crate::io::source::Source<T>,
     addr: &socket2::SockAddr,
     timeout: Option<std::time::Duration>,
 ) -> std::io::Result<()> {
@@ -31,7 +31,7 @@ pub(crate) fn connect_in<T: std::os::fd::AsFd + std::os::fd::AsRawFd>(
         }
         Err(e) => return Err(e),
     }
-    source.io_with(crate::source::Direction::Write, timeout, |io| {
+    source.io_with(crate::io::source::Direction::Write, timeout, |io| {
         let socket = socket2::SockRef::from(io);
         if let Some(err) = socket.take_error()? {
             return Err(err);
@@ -53,7 +53,7 @@ macro_rules! socket_common {
         impl $ty {
             fn from_nonblocking(io: $std) -> $ty {
                 $ty {
-                    inner: std::sync::Arc::new($crate::source::Source::new(io)),
+                    inner: std::sync::Arc::new($crate::io::source::Source::new(io)),
                 }
             }
 
@@ -180,7 +180,7 @@ macro_rules! stream_io {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let len = buf.len();
                 self.inner
-                    .stream_with($crate::source::Direction::Read, len, |io| {
+                    .stream_with($crate::io::source::Direction::Read, len, |io| {
                         std::io::Read::read(&mut &*io, buf)
                     })
             }
@@ -191,7 +191,7 @@ macro_rules! stream_io {
             ) -> std::io::Result<usize> {
                 let len = bufs.iter().map(|b| b.len()).sum();
                 self.inner
-                    .stream_with($crate::source::Direction::Read, len, |io| {
+                    .stream_with($crate::io::source::Direction::Read, len, |io| {
                         std::io::Read::read_vectored(&mut &*io, bufs)
                     })
             }
@@ -200,7 +200,7 @@ macro_rules! stream_io {
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
-                    .stream_with($crate::source::Direction::Write, buf.len(), |io| {
+                    .stream_with($crate::io::source::Direction::Write, buf.len(), |io| {
                         socket2::SockRef::from(io)
                             .send_with_flags(buf, $crate::net::shared::SEND_FLAGS)
                     })
@@ -209,7 +209,7 @@ macro_rules! stream_io {
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 let len = bufs.iter().map(|b| b.len()).sum();
                 self.inner
-                    .stream_with($crate::source::Direction::Write, len, |io| {
+                    .stream_with($crate::io::source::Direction::Write, len, |io| {
                         socket2::SockRef::from(io)
                             .send_vectored_with_flags(bufs, $crate::net::shared::SEND_FLAGS)
                     })

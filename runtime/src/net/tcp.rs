@@ -2,7 +2,7 @@
 
 use super::addr::{each_addr, ToSocketAddrs};
 use super::shared::{connect_in, no_sigpipe, socket_common, stream_io};
-use crate::source::Source;
+use crate::io::source::Source;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};

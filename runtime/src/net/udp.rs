@@ -2,7 +2,7 @@
 
 use super::addr::{each_addr, ToSocketAddrs};
 use super::shared::socket_common;
-use crate::source::Source;
+use crate::io::source::Source;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Unix domain sockets: streams, a listener and datagrams, each parking instead of blocking.
 
 use super::shared::{connect_in, no_sigpipe, socket_common, stream_io};
-use crate::source::Source;
+use crate::io::source::Source;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use std::io;
 use std::net::Shutdown;

@@ -251,7 +251,7 @@ impl Condvar {
         let mutex = guard.mutex;
         // A cancellation point before anything happened (the lock is still held, as std's
         // caller would expect if `wait` unwound).
-        crate::interrupt::check();
+        crate::hub::interrupt::check();
         // Registered before the lock is released, so a notify in between is not lost.
         let id = lock(&self.waiters).add(crate::current());
         fn whole_list(list: &mut WaitList) -> &mut WaitList {

@@ -4,7 +4,6 @@ use super::channel::{
     Channel, Receiver, RecvError, SendError, Sender, Side, TryRecvError, TrySendError,
 };
 use super::claim::Claim;
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,10 +150,6 @@ impl<R> Default for Select<'_, R> {
     }
 }
 
-thread_local! {
-    static ROTATION: Cell<usize> = const { Cell::new(0) };
-}
-
 impl<'a, R> Select<'a, R> {
     /// A select with no arms yet.
     pub fn new() -> Select<'a, R> {
@@ -216,11 +211,7 @@ impl<'a, R> Select<'a, R> {
     /// its index.
     fn try_any(&mut self) -> Option<usize> {
         let n = self.cases.len();
-        let start = ROTATION.with(|r| {
-            let value = r.get();
-            r.set(value.wrapping_add(1));
-            value
-        });
+        let start = crate::hub::next_select_rotation();
         (0..n)
             .map(|i| (start + i) % n.max(1))
             .find(|&i| self.cases[i].try_complete())
@@ -259,7 +250,7 @@ impl<'a, R> Select<'a, R> {
                 let (_, then) = self.timeout.take().expect("checked");
                 return then();
             }
-            crate::interrupt::check();
+            crate::hub::interrupt::check();
             // Watch every channel, then look again before parking so no wake is missed.
             let claim = claim.get_or_insert_with(Arc::default);
             let watching = Watching::new(&self.cases, claim);

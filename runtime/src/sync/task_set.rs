@@ -2,8 +2,8 @@
 //! bookkeeping behind `Pool` and `StreamServer`.
 
 use super::waiters::{lock, Wait, WaitList};
-use crate::join::Canceller;
 use crate::loom::Mutex;
+use crate::thread::Canceller;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -103,7 +103,7 @@ pub(crate) fn park_raw_until(deadline: Option<Instant>) {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    crate::park::park_raw(deadline);
+    crate::thread::park_raw(deadline);
 }
 
 /// How a primitive waits: the lock of its state, the wait list to join (`list` picks it out of
@@ -168,7 +168,7 @@ impl<'a, S, L: Fn(&mut S) -> &mut WaitList, J: Fn(&mut S)> Wait<'a, S, L, J> {
                 if self.deadline.is_some_and(|d| Instant::now() >= d) {
                     return None;
                 }
-                if let Some(interrupt) = crate::interrupt::pending() {
+                if let Some(interrupt) = crate::hub::interrupt::pending() {
                     let undone = (undo.take().expect("a wait unwinds once"))(&mut state);
                     drop(state);
                     drop(undone);

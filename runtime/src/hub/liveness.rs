@@ -6,8 +6,8 @@
 //! read every hub's flags one after another, so they are bracketed by an epoch that every hub
 //! bumps when it stops being idle: if the epoch did not move, all the flags held at one moment.
 
+use super::sleep_handshake::SleepHandshake;
 use crate::reactor::Waker;
-use crate::wake_flags::SleepHandshake;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 

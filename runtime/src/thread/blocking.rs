@@ -128,5 +128,5 @@ where
     })
     .expect("checked above: inside a hub");
     // A panic of `f` continues in this green thread (counted as its own unwind).
-    result.unwrap_or_else(|payload| crate::interrupt::raise(payload))
+    result.unwrap_or_else(|payload| crate::hub::interrupt::raise(payload))
 }

@@ -44,7 +44,7 @@ pub fn park() {
 /// unwinds before parking; one that expires meanwhile ends the park, and the caller's next wait
 /// unwinds.
 fn park_os_thread(deadline: Option<Instant>) {
-    crate::interrupt::check();
+    crate::hub::interrupt::check();
     park_os_thread_raw(deadline);
 }
 
@@ -63,7 +63,7 @@ pub(crate) fn park_raw(deadline: Option<Instant>) {
 
 /// `park_os_thread` that is not a cancellation point (the caller checked already).
 pub(crate) fn park_os_thread_raw(deadline: Option<Instant>) {
-    match crate::interrupt::os_deadline(deadline) {
+    match crate::hub::interrupt::os_deadline(deadline) {
         Some(until) => std::thread::park_timeout(until.saturating_duration_since(Instant::now())),
         None => std::thread::park(),
     }
@@ -132,14 +132,14 @@ pub fn sleep(duration: Duration) {
 /// ```
 pub fn sleep_until(deadline: Instant) {
     if with_hub(|hub| hub.sleep_until(deadline)).is_none() {
-        crate::interrupt::check();
-        let until = crate::interrupt::os_deadline(Some(deadline)).unwrap_or(deadline);
+        crate::hub::interrupt::check();
+        let until = crate::hub::interrupt::os_deadline(Some(deadline)).unwrap_or(deadline);
         let now = Instant::now();
         if until > now {
             std::thread::sleep(until - now);
         }
         // A scope that ended the sleep early unwinds here: nothing happened that could be lost.
-        crate::interrupt::check();
+        crate::hub::interrupt::check();
     }
 }
 

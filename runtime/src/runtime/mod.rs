@@ -1,23 +1,17 @@
 //! The runtime: N hubs on N OS threads, started by `run` and torn down when its closure returns.
 
-use crate::liveness::Liveness;
+pub(crate) mod monitor;
+
+use crate::hub::liveness::Liveness;
+use crate::hub::overflow;
+use crate::hub::stack::DEFAULT_STACK_SIZE;
+use crate::hub::{Hub, HubShared, RuntimeShared};
 use crate::reactor::Poller;
-use crate::remote::HubShared;
-use crate::spawn::spawn_here;
-use crate::stack::{self, DEFAULT_STACK_SIZE};
-use crate::Hub;
+use crate::thread::spawn_here;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What every hub of one runtime shares.
-pub(crate) struct RuntimeShared {
-    pub(crate) hubs: Vec<Arc<HubShared>>,
-    pub(crate) stack_size: usize,
-    /// When set, the blocking detector reports green threads that run longer than this.
-    pub(crate) blocking_threshold: Option<Duration>,
-}
 
 /// The smallest stack a green thread may be given: enough for a panic to unwind and print.
 const MIN_STACK_SIZE: usize = 16 * 1024;
@@ -104,9 +98,7 @@ impl RuntimeBuilder {
                 ),
             ));
         }
-        let blocking_threshold = self
-            .blocking_threshold
-            .or_else(crate::monitor::threshold_from_env);
+        let blocking_threshold = self.blocking_threshold.or_else(monitor::threshold_from_env);
         Ok(Runtime {
             hubs,
             stack_size,
@@ -116,7 +108,7 @@ impl RuntimeBuilder {
 }
 
 fn start_hub(shared: Arc<RuntimeShared>, index: usize, poller: Poller) {
-    let _alt_stack = stack::ensure_alt_stack();
+    let _alt_stack = overflow::ensure_alt_stack();
     let hub = Hub::new(shared.hubs[index].clone(), shared.clone(), poller);
     hub.enter(|| hub.run());
 }
@@ -166,9 +158,9 @@ impl Runtime {
             crate::current_hub().is_none(),
             "greenhub::run cannot be called from inside a green thread; use greenhub::spawn"
         );
-        stack::install_overflow_handler();
-        crate::interrupt::install_panic_hook();
-        let _outside_unwind = crate::interrupt::OutsideUnwind::note();
+        overflow::install_overflow_handler();
+        crate::hub::interrupt::install_panic_hook();
+        let _outside_unwind = crate::hub::interrupt::OutsideUnwind::note();
         let pollers: Vec<Poller> = (0..self.hubs)
             .map(|_| Poller::new())
             .collect::<io::Result<_>>()
@@ -195,7 +187,7 @@ impl Runtime {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("greenhub-monitor".into())
-                .spawn(move || crate::monitor::watch(shared, threshold))
+                .spawn(move || monitor::watch(shared, threshold))
                 .unwrap_or_else(|err| {
                     panic!("greenhub::run: cannot start the blocking detector: {err}")
                 })
@@ -213,7 +205,7 @@ impl Runtime {
             })
             .collect();
 
-        let _alt_stack = stack::ensure_alt_stack();
+        let _alt_stack = overflow::ensure_alt_stack();
         let hub = Hub::new(shared.hubs[0].clone(), shared.clone(), main_poller);
         let main = hub.enter(|| {
             let main = spawn_here(&hub, Some("main".into()), None, f)

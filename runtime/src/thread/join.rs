@@ -1,14 +1,15 @@
 //! Join handles: how a green thread's result (or panic, or cancellation) reaches whoever waits.
 
+use super::join_packet;
+use crate::hub::interrupt::panic_message;
 use crate::hub::Abandon;
-use crate::interrupt::Cancelled;
-use crate::task::{Task, Unparker};
+use crate::task::{Cancelled, Task, Unparker};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 /// Where a green thread leaves its value, panic or cancellation for its `JoinHandle`.
-pub(crate) type Packet<T> = crate::join_packet::Packet<Result<T, JoinError>, Unparker>;
+pub(crate) type Packet<T> = join_packet::Packet<Result<T, JoinError>, Unparker>;
 
 /// Called once, by the green thread, as the last thing it does.
 pub(crate) fn complete<T>(packet: &Packet<T>, outcome: Result<T, JoinError>, task: &Task) {
@@ -41,16 +42,6 @@ fn report_unjoined<T>(outcome: Option<Result<T, JoinError>>, task: &Task) {
         ));
     }
     drop(outcome);
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string panic payload>"
-    }
 }
 
 /// Turns what a green thread's root caught into the outcome its joiner sees.
@@ -310,7 +301,7 @@ impl JoinError {
             Repr::Panicked(payload) => payload,
             Repr::Cancelled => Box::new(Cancelled),
         };
-        crate::interrupt::raise(payload)
+        crate::hub::interrupt::raise(payload)
     }
 
     /// The panic payload, or the error itself when the green thread was cancelled.

@@ -2,7 +2,7 @@
 //! on its hub (gevent's monitor thread finds these). Off by default; turn it on with
 //! `Runtime::builder().blocking_detector(threshold)` or `GREENHUB_BLOCKING_DETECTOR_MS=50`.
 
-use crate::runtime::RuntimeShared;
+use crate::hub::RuntimeShared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,11 +29,7 @@ pub(crate) fn watch(runtime: Arc<RuntimeShared>, threshold: Duration) {
             return;
         }
         for (hub, last) in runtime.hubs.iter().zip(reported.iter_mut()) {
-            let running = hub
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let running = hub.running();
             let Some((task, since)) = running else {
                 continue;
             };

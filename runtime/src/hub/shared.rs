@@ -1,18 +1,28 @@
-//! How other threads reach a hub: its remote queue of wakes, spawns and released descriptors,
-//! and the waker that ends its poll.
+//! What other threads see of a hub ([`HubShared`]: its remote queue of wakes, spawns and
+//! released descriptors, and the waker that ends its poll) and of the runtime
+//! ([`RuntimeShared`]: every hub's shared half).
 //!
 //! The queue closes when its hub stops for good. Work handed to a closed queue is dealt with at
 //! once by whoever hands it over: a spawn is dropped unstarted (its join reports "cancelled"), a
 //! wake or a release has nothing left to do. So nothing is ever stranded in a queue that no
 //! hub will read again.
 
-use crate::liveness::{HubFlags, Liveness};
+use super::liveness::{HubFlags, Liveness};
+use super::{with_hub, Hub};
+use crate::driver::PollingHub;
 use crate::reactor::{Registrar, Waker};
-use crate::task::Task;
-use crate::Hub;
+use crate::task::{Home, Task};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// What every hub of one runtime shares.
+pub(crate) struct RuntimeShared {
+    pub(crate) hubs: Vec<Arc<HubShared>>,
+    pub(crate) stack_size: usize,
+    /// When set, the blocking detector reports green threads that run longer than this.
+    pub(crate) blocking_threshold: Option<Duration>,
+}
 
 /// Work that other threads hand to a hub.
 pub(crate) enum Remote {
@@ -47,7 +57,7 @@ pub(crate) struct HubShared {
     pub(crate) liveness: Arc<Liveness>,
     /// For the blocking detector (only kept up to date when it is on): the green thread
     /// running now and since when.
-    pub(crate) running: Mutex<Option<(Arc<Task>, Instant)>>,
+    running: Mutex<Option<(Arc<Task>, Instant)>>,
     /// The hub stopped for good: its poller reports nothing any more.
     stopped: AtomicBool,
 }
@@ -82,7 +92,25 @@ impl HubShared {
         self.liveness.flags(self.index)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, RemoteQueue> {
+    /// For the blocking detector: the green thread running now and since when.
+    pub(crate) fn running(&self) -> Option<(Arc<Task>, Instant)> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_running(&self, running: Option<(Arc<Task>, Instant)>) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = running;
+    }
+
+    /// Whether this is the shared half of the hub running on the calling thread; if so, calls
+    /// `f` with that hub.
+    fn with_own_hub<R>(&self, f: impl FnOnce(&Hub) -> R) -> Option<R> {
+        with_hub(|hub| std::ptr::eq(&*hub.shared, self).then(|| f(hub))).flatten()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RemoteQueue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -123,12 +151,39 @@ impl HubShared {
     pub(crate) fn wake_up(&self) {
         let _ = self.waker.wake();
     }
+}
 
-    pub(crate) fn external_waker_added(&self) {
+impl Home for HubShared {
+    fn wake(&self, task: &Arc<Task>) {
+        if self.with_own_hub(|hub| hub.wake_task_here(task)).is_some() {
+            return;
+        }
+        if task.needs_remote_wake_entry() {
+            self.push_remote(Remote::Wake(task.clone()));
+        }
+    }
+
+    fn waker_handle_added(&self) {
         self.liveness.external_waker_added(self.index);
     }
 
-    pub(crate) fn external_waker_dropped(&self) {
+    fn waker_handle_dropped(&self) {
         self.liveness.external_waker_dropped(self.index);
+    }
+}
+
+impl PollingHub for HubShared {
+    fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    fn is_stopped(&self) -> bool {
+        HubShared::is_stopped(self)
+    }
+
+    fn release_token(&self, token: usize) {
+        if self.with_own_hub(|hub| hub.io.release(token)).is_none() {
+            self.push_remote(Remote::ReleaseSource(token));
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Starting green threads: `spawn`, `spawn_on` and the `Builder`.
 
+use super::join::{complete, outcome_of, JoinError, JoinHandle, Packet};
 use crate::hub::{with_hub, Abandon, GreenBody, Hub};
-use crate::join::{complete, outcome_of, JoinError, JoinHandle, Packet};
-use crate::remote::{Remote, RemoteSpawn};
+use crate::hub::{Remote, RemoteSpawn};
 use crate::task::Task;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,22 +1,38 @@
-//! A green thread's shared header and the handles that can wake it.
+//! What a green thread is, as every other part sees it: its shared header ([`Task`]), the
+//! handles that wake it ([`GreenThread`], [`Unparker`]), and the values that can cut its waits
+//! short (cancellation and deadline scopes).
 //!
-//! The header ([`Task`]) holds only what other threads may touch: the park state, the cancel
-//! flag, the id and name, and the owning hub's wake queue. The coroutine itself lives in the
-//! owning hub's slot table and never leaves that hub's OS thread, which is why `spawn` can take
-//! closures that are not `Send`.
+//! The header holds only what other threads may touch: the park state, the cancel flag, the id
+//! and name, and the way to its hub ([`Home`]). The coroutine itself lives in the owning hub's
+//! slot table and never leaves that hub's OS thread, which is why `spawn` can take closures that
+//! are not `Send`. This is the bottom of the scheduler's layers: it knows no hub, only the
+//! [`Home`] trait that the hub implements.
 
-use crate::interrupt::Scope;
-use crate::remote::HubShared;
-use crate::wake_flags::RemoteWakeFlag;
-use std::fmt;
-use std::num::NonZeroU64;
+mod handle;
+mod remote_wake;
+mod scope;
+
+pub(crate) use handle::{new_os_thread_id, Unpark, Unparker};
+pub use handle::{GreenThread, GreenThreadId};
+pub(crate) use remote_wake::RemoteWakeFlag;
+pub(crate) use scope::{due, Cancelled, Interrupt, Scope, ScopeExpired};
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-/// Something that wakes one waiter: a green thread or an OS thread (in loom models, a loom
-/// thread). The waiter lists of `sync` and the join packet hold these.
-pub(crate) trait Unpark {
-    fn unpark(&self);
+/// The hub a green thread belongs to, as any thread sees it: where its wakes go, and who counts
+/// the handles through which it might still be woken. The hub's shared half implements it; a
+/// trait, so that the header sits below the hub and knows nothing of it.
+pub(crate) trait Home: Send + Sync {
+    /// Wakes `task`, one of this hub's green threads, from any thread: directly on the hub's
+    /// own thread, else through its remote queue.
+    fn wake(&self, task: &Arc<Task>);
+
+    /// A [`GreenThread`] handle to one of its green threads was made.
+    fn waker_handle_added(&self);
+
+    /// A [`GreenThread`] handle to one of its green threads was dropped.
+    fn waker_handle_dropped(&self);
 }
 
 /// Park states. They are read and written only by the owning hub's thread, so plain loads and
@@ -26,7 +42,7 @@ const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
 
 /// The slot key of a green thread its hub has not registered yet (a `spawn_on` in flight).
-pub(crate) const NO_KEY: u32 = u32::MAX;
+pub(crate) const UNREGISTERED: u32 = u32::MAX;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -40,7 +56,8 @@ pub(crate) struct Task {
     name: Option<Box<str>>,
     /// The slot in the owning hub's table; set once the hub has registered the task.
     key: AtomicU32,
-    pub(crate) hub: Arc<HubShared>,
+    /// The hub it lives on.
+    pub(crate) home: Arc<dyn Home>,
     /// # Invariant
     /// Only the owning hub's thread reads or writes `state` (see the `*_local` methods).
     state: AtomicU8,
@@ -58,9 +75,9 @@ pub(crate) struct Task {
     /// the middle of an unwind. Owner-only, like `state`.
     unwinding: AtomicU32,
     /// The epoch of its hub's unwind count in which it was counted as suspended mid-unwind,
-    /// 0 when it is not (see `crate::unwinding`). Owner-only.
+    /// 0 when it is not (see `crate::hub::unwinding`). Owner-only.
     counted_epoch: AtomicU32,
-    /// The innermost `timeout` scope in force: its deadline (see `crate::interrupt::Scope`)
+    /// The innermost `timeout` scope in force: its deadline (see [`Scope`])
     /// and id. Owner-only, like `state`.
     scope_deadline: AtomicU64,
     scope_id: AtomicU64,
@@ -68,12 +85,12 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    pub(crate) fn new(name: Option<Box<str>>, hub: Arc<HubShared>) -> Task {
+    pub(crate) fn new(name: Option<Box<str>>, home: Arc<dyn Home>) -> Task {
         Task {
             id: next_id(),
             name,
-            key: AtomicU32::new(NO_KEY),
-            hub,
+            key: AtomicU32::new(UNREGISTERED),
+            home,
             state: AtomicU8::new(EMPTY),
             remote_wake: RemoteWakeFlag::default(),
             cancel: AtomicBool::new(false),
@@ -90,7 +107,7 @@ impl Task {
     pub(crate) fn reuse(&mut self, name: Option<Box<str>>) {
         self.id = next_id();
         self.name = name;
-        *self.key.get_mut() = NO_KEY;
+        *self.key.get_mut() = UNREGISTERED;
         *self.state.get_mut() = EMPTY;
         self.remote_wake.reset();
         *self.cancel.get_mut() = false;
@@ -218,217 +235,17 @@ impl Task {
     /// Wakes the task from any thread: directly when called on its own hub, else through the
     /// hub's remote queue (at most one entry per task at a time).
     pub(crate) fn wake(self: &Arc<Self>) {
-        if crate::hub::wake_if_local(self) {
-            return;
-        }
-        if self.remote_wake.needs_entry() {
-            self.hub
-                .push_remote(crate::remote::Remote::Wake(self.clone()));
-        }
-    }
-}
-
-/// A unique identifier of a green thread (or of an OS thread seen through [`current`]).
-///
-/// [`current`]: crate::current
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GreenThreadId(NonZeroU64);
-
-impl GreenThreadId {
-    /// The id as a number, unique for the life of the process.
-    pub fn as_u64(&self) -> u64 {
-        self.0.get()
-    }
-}
-
-impl fmt::Debug for GreenThreadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GreenThreadId({})", self.0)
-    }
-}
-
-impl fmt::Display for GreenThreadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-fn make_id(n: u64) -> GreenThreadId {
-    GreenThreadId(NonZeroU64::new(n).expect("ids start at 1"))
-}
-
-impl Unpark for Unparker {
-    fn unpark(&self) {
-        Unparker::unpark(self)
-    }
-}
-
-impl Unpark for GreenThread {
-    fn unpark(&self) {
-        self.inner.unpark()
-    }
-}
-
-/// Something that can be woken: a green thread, or an OS thread blocked in `std::thread::park`.
-///
-/// This internal form does not count towards "someone could still wake this runtime" (see
-/// [`GreenThread`]); it is used where the wake can only come from inside the runtime, such as a
-/// join waiter woken by the joined green thread's own completion.
-#[derive(Clone)]
-pub(crate) enum Unparker {
-    Green(Arc<Task>),
-    Os(std::thread::Thread),
-}
-
-impl Unparker {
-    pub(crate) fn current() -> Unparker {
-        match crate::hub::current_task() {
-            Some(task) => Unparker::Green(task),
-            None => Unparker::Os(std::thread::current()),
-        }
+        self.home.wake(self);
     }
 
-    pub(crate) fn unpark(&self) {
-        match self {
-            Unparker::Green(task) => task.wake(),
-            Unparker::Os(thread) => thread.unpark(),
-        }
+    /// From another thread: whether this wake must queue an entry in the hub's remote queue
+    /// (none is there yet).
+    pub(crate) fn needs_remote_wake_entry(&self) -> bool {
+        self.remote_wake.needs_entry()
     }
 
-    /// Whether both wake the same green thread or OS thread.
-    pub(crate) fn same(&self, other: &Unparker) -> bool {
-        match (self, other) {
-            (Unparker::Green(a), Unparker::Green(b)) => Arc::ptr_eq(a, b),
-            (Unparker::Os(a), Unparker::Os(b)) => a.id() == b.id(),
-            _ => false,
-        }
-    }
-}
-
-/// A handle to a green thread (or, outside any hub, to the current OS thread), returned by
-/// [`current`](crate::current).
-///
-/// Its main use is [`unpark`](GreenThread::unpark), which works from any OS thread or hub. While
-/// a `GreenThread` handle exists, the runtime assumes its green thread might be woken through it,
-/// so the "would block forever" check in [`run`](crate::run) stays quiet.
-///
-/// # Examples
-///
-/// ```
-/// greenhub::run(|| {
-///     let me = greenhub::current();
-///     let waker = std::thread::spawn(move || me.unpark());
-///     greenhub::park(); // returns once the OS thread has unparked us (or spuriously)
-///     waker.join().unwrap();
-/// });
-/// ```
-pub struct GreenThread {
-    inner: Unparker,
-    id: GreenThreadId,
-}
-
-thread_local! {
-    static OS_THREAD_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-impl GreenThread {
-    pub(crate) fn current() -> GreenThread {
-        match crate::hub::current_task() {
-            Some(task) => GreenThread::of_task(task),
-            None => {
-                let id = OS_THREAD_ID.with(|cell| {
-                    if cell.get() == 0 {
-                        cell.set(next_id());
-                    }
-                    cell.get()
-                });
-                GreenThread {
-                    id: make_id(id),
-                    inner: Unparker::Os(std::thread::current()),
-                }
-            }
-        }
-    }
-
-    pub(crate) fn of_task(task: Arc<Task>) -> GreenThread {
-        task.hub.external_waker_added();
-        GreenThread {
-            id: make_id(task.id),
-            inner: Unparker::Green(task),
-        }
-    }
-
-    /// Wakes the green thread if it is parked; otherwise its next [`park`](crate::park) returns
-    /// at once. Works from any hub or OS thread.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// greenhub::run(|| {
-    ///     let me = greenhub::current();
-    ///     me.unpark();
-    ///     greenhub::park(); // the token is already there: returns immediately
-    /// });
-    /// ```
-    pub fn unpark(&self) {
-        self.inner.unpark();
-    }
-
-    /// The green thread's unique id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// greenhub::run(|| {
-    ///     let a = greenhub::spawn(|| greenhub::current().id()).join().unwrap();
-    ///     assert_ne!(a, greenhub::current().id());
-    /// });
-    /// ```
-    pub fn id(&self) -> GreenThreadId {
-        self.id
-    }
-
-    /// The name given with [`Builder::name`](crate::Builder::name), if any. The green thread
-    /// that runs the closure given to [`run`](crate::run) is called `main`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// greenhub::run(|| assert_eq!(greenhub::current().name(), Some("main")));
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        match &self.inner {
-            Unparker::Green(task) => task.name(),
-            Unparker::Os(thread) => thread.name(),
-        }
-    }
-}
-
-impl Clone for GreenThread {
-    fn clone(&self) -> GreenThread {
-        if let Unparker::Green(task) = &self.inner {
-            task.hub.external_waker_added();
-        }
-        GreenThread {
-            inner: self.inner.clone(),
-            id: self.id,
-        }
-    }
-}
-
-impl Drop for GreenThread {
-    fn drop(&mut self) {
-        if let Unparker::Green(task) = &self.inner {
-            task.hub.external_waker_dropped();
-        }
-    }
-}
-
-impl fmt::Debug for GreenThread {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GreenThread")
-            .field("id", &self.id)
-            .field("name", &self.name())
-            .finish()
+    /// Whether the green thread lives on the hub whose shared half is `home`.
+    pub(crate) fn lives_on<H: Home>(&self, home: &H) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.home), home as *const H)
     }
 }

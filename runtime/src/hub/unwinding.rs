@@ -60,7 +60,7 @@ impl UnwindTracker {
             }
             return Unwinding::No;
         }
-        let others = self.suspended.get() + crate::interrupt::abandoned_unwinds();
+        let others = self.suspended.get() + crate::hub::interrupt::abandoned_unwinds();
         if task.unwinding() > 0 {
             Unwinding::Yes {
                 depth: task.unwinding(),
@@ -154,7 +154,7 @@ impl UnwindTracker {
         self.deferred.borrow_mut().clear();
         self.has_deferred.set(false);
         let count = self.suspended.replace(0);
-        crate::interrupt::add_abandoned_unwinds(count);
+        crate::hub::interrupt::add_abandoned_unwinds(count);
         count
     }
 }

@@ -13,107 +13,11 @@
 //! tracked per green thread, because `std::thread::panicking()` is per OS thread and stays true
 //! for every green thread of a hub while one of them is suspended in the middle of an unwind.
 
-use crate::hub::with_hub;
-use std::cell::Cell;
+use super::context::{self, os_scope, with_hub};
+use crate::task::{Cancelled, Interrupt, ScopeExpired};
 use std::panic::resume_unwind;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-/// The unwind payload of a cancelled green thread; `join` reports it as "cancelled".
-pub(crate) struct Cancelled;
-
-/// The unwind payload of an expired `timeout` scope, carrying the scope's id.
-pub(crate) struct ScopeExpired(pub(crate) u64);
-
-/// A deadline scope: its deadline as nanoseconds since the process's base instant, the id that
-/// tells its expiry apart from that of an enclosing scope, and how many unwinds its green thread
-/// was in when the scope was opened (a scope opened inside a destructor that runs during an
-/// unwind may still end that destructor's wait: its own `timeout` catches the expiry there).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Scope {
-    deadline: u64,
-    id: u64,
-    depth: u32,
-}
-
-impl Scope {
-    /// No scope: the deadline that never comes.
-    pub(crate) const NONE: Scope = Scope {
-        deadline: u64::MAX,
-        id: 0,
-        depth: 0,
-    };
-
-    #[inline]
-    pub(crate) fn new(deadline: Instant, id: u64, depth: u32) -> Scope {
-        Scope {
-            deadline: to_nanos(deadline),
-            id,
-            depth,
-        }
-    }
-
-    pub(crate) fn from_parts(deadline: u64, id: u64, depth: u32) -> Scope {
-        Scope {
-            deadline,
-            id,
-            depth,
-        }
-    }
-
-    pub(crate) fn deadline_nanos(self) -> u64 {
-        self.deadline
-    }
-
-    pub(crate) fn id(self) -> u64 {
-        self.id
-    }
-
-    /// The unwinding depth of its green thread when the scope was opened.
-    pub(crate) fn depth(self) -> u32 {
-        self.depth
-    }
-
-    /// Whether this scope ends before `other` does.
-    pub(crate) fn is_earlier_than(self, other: Scope) -> bool {
-        self.deadline < other.deadline
-    }
-
-    pub(crate) fn deadline(self) -> Option<Instant> {
-        (self.deadline != u64::MAX).then(|| base() + Duration::from_nanos(self.deadline))
-    }
-
-    pub(crate) fn has_expired(self) -> bool {
-        self.deadline != u64::MAX && to_nanos(Instant::now()) >= self.deadline
-    }
-}
-
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-/// An instant as nanoseconds since the process's base instant.
-#[inline]
-fn to_nanos(at: Instant) -> u64 {
-    at.saturating_duration_since(base())
-        .as_nanos()
-        .min(u64::MAX as u128 - 1) as u64
-}
-
-thread_local! {
-    /// The innermost scope of a plain OS thread (green threads keep theirs on the task).
-    static OS_SCOPE: Cell<Scope> = const { Cell::new(Scope::NONE) };
-}
-
-/// The innermost scope of the calling OS thread (outside any green thread).
-pub(crate) fn os_scope() -> Scope {
-    OS_SCOPE.with(Cell::get)
-}
-
-pub(crate) fn set_os_scope(scope: Scope) {
-    OS_SCOPE.with(|s| s.set(scope));
-}
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// For a wait on a plain OS thread: the earlier of `deadline` and the scope's deadline.
 pub(crate) fn os_deadline(deadline: Option<Instant>) -> Option<Instant> {
@@ -121,12 +25,6 @@ pub(crate) fn os_deadline(deadline: Option<Instant>) -> Option<Instant> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// What must interrupt the caller's wait now, if anything.
-pub(crate) enum Interrupt {
-    Cancelled,
-    Expired(u64),
 }
 
 impl Interrupt {
@@ -149,27 +47,22 @@ pub(crate) fn pending() -> Option<Interrupt> {
         // `panicking()` is exact.
         None => {
             let scope = os_scope();
-            (scope.has_expired() && !os_thread_unwinding()).then_some(Interrupt::Expired(scope.id))
+            (scope.has_expired() && !os_thread_unwinding())
+                .then_some(Interrupt::Expired(scope.id()))
         }
     }
 }
 
-thread_local! {
-    /// Unwinds that can never finish on this OS thread: green threads a hub on this thread gave
-    /// up while they were suspended in the middle of an unwind. std's per-thread panic count
-    /// keeps counting them, so `std::thread::panicking()` stays true here from then on.
-    static ABANDONED_UNWINDS: Cell<usize> = const { Cell::new(0) };
-}
-
 /// Unwinds on this OS thread that are none of its green threads': green threads a hub on this
-/// thread gave up mid-unwind (see `Hub::abandon_all`), and the unwind this thread was already
-/// in when it started a runtime (see [`OutsideUnwind`]).
+/// thread gave up mid-unwind (see `Hub::abandon_all`; std's per-thread panic count keeps
+/// counting them, so `std::thread::panicking()` stays true here from then on), and the unwind
+/// this thread was already in when it started a runtime (see [`OutsideUnwind`]).
 pub(crate) fn abandoned_unwinds() -> usize {
-    ABANDONED_UNWINDS.with(Cell::get)
+    context::abandoned_unwinds()
 }
 
 pub(crate) fn add_abandoned_unwinds(count: usize) {
-    ABANDONED_UNWINDS.with(|c| c.set(c.get() + count));
+    context::add_abandoned_unwinds(count);
 }
 
 /// A runtime started by a thread that is already unwinding (`run` called from a destructor
@@ -190,7 +83,7 @@ impl OutsideUnwind {
 impl Drop for OutsideUnwind {
     fn drop(&mut self) {
         if self.0 {
-            ABANDONED_UNWINDS.with(|c| c.set(c.get() - 1));
+            context::remove_abandoned_unwind();
         }
     }
 }
@@ -199,18 +92,6 @@ impl Drop for OutsideUnwind {
 /// around, `std::thread::panicking()` is always true here, and is then taken to mean nothing.
 fn os_thread_unwinding() -> bool {
     std::thread::panicking() && abandoned_unwinds() == 0
-}
-
-/// What a green thread's cancellation flag and innermost scope say must interrupt it now,
-/// unwinding or not (the caller decides).
-pub(crate) fn due(cancelled: bool, scope: Scope) -> Option<Interrupt> {
-    if cancelled {
-        Some(Interrupt::Cancelled)
-    } else if scope.has_expired() {
-        Some(Interrupt::Expired(scope.id))
-    } else {
-        None
-    }
 }
 
 /// Unwinds if the caller was cancelled or its scope expired. Called before every park.
@@ -229,6 +110,17 @@ pub(crate) fn raise(payload: Box<dyn std::any::Any + Send>) -> ! {
 /// An unwind this green thread was in was caught (by `timeout`).
 pub(crate) fn unwind_caught() {
     let _ = with_hub(|hub| hub.unwind_caught());
+}
+
+/// The message of a panic payload, as std prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
 }
 
 /// Installs, once per process, a panic hook that notes which green thread a panic starts in, and

@@ -1,0 +1,198 @@
+//! The hub: one per OS thread, it runs green threads until they park, and waits on the reactor
+//! when none can run.
+//!
+//! ```text
+//!            resume                    suspend (park / yield / finish)
+//!   hub loop ──────────► green thread ─────────────────────────────────► hub loop
+//!      │                                                                    │
+//!      ├─ run up to BATCH runnable green threads from the run queue ◄───────┘
+//!      ├─ drain the remote queue (wakes and spawns from other threads)
+//!      ├─ poll the reactor: wait for I/O, the next timer or a remote wake
+//!      │  (or just peek, when green threads are still runnable)
+//!      └─ wake the green threads whose timers are due
+//! ```
+//!
+//! Everything here is touched only by the hub's own OS thread, except [`HubShared`], which is
+//! how other threads reach it. The parts, by file:
+//!
+//! - `context`: the one thread-local, which says which hub runs on this OS thread;
+//! - `shared`: what other threads see of a hub (its remote queue) and of the runtime;
+//! - `liveness`, `sleep_handshake`: whether any hub can still make progress, and how a hub
+//!   sleeps without missing a remote wake;
+//! - `slots`: the table of green threads (coroutines, headers, join packets);
+//! - `park`: what a green thread calls to wait, yield or sleep;
+//! - `run_loop`: the loop above, and how a hub shuts down or fails;
+//! - `stack`, `overflow`: pooled guard-paged stacks and the report when one overflows;
+//! - `interrupt`, `unwinding`: when a wait is cut short by a cancel or a deadline, and why
+//!   that needs to know which green thread is unwinding.
+//!
+//! # How a hub stops
+//!
+//! When the main green thread is done, every hub cancels its green threads and keeps running
+//! until the whole runtime is quiet: every hub idle at once (see `liveness`). Only then does
+//! each hub give up what still waits (a destructor waiting for something that can never happen:
+//! its join reports "cancelled" and its stack is leaked, never unwound from outside), close its
+//! remote queue and return. A hub whose own loop panics does the same at once and shuts the
+//! runtime down, which `run` then reports.
+//!
+//! A panic that escapes a green thread's root (a detached result or panic payload whose
+//! destructor panics, say) aborts the process with a message naming the green thread, as std
+//! does for a thread whose result panics on drop: it never unwinds into the hub.
+
+mod context;
+pub(crate) mod interrupt;
+pub(crate) mod liveness;
+pub(crate) mod overflow;
+mod park;
+mod run_loop;
+mod shared;
+mod sleep_handshake;
+mod slots;
+pub(crate) mod stack;
+mod unwinding;
+
+pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_scope, with_hub};
+pub(crate) use shared::{HubShared, Remote, RemoteSpawn, RuntimeShared};
+pub(crate) use slots::{Abandon, GreenBody};
+
+use crate::driver::{IoDriver, TimerHeap};
+use crate::reactor::Poller;
+use crate::task::Task;
+use corosensei::Yielder;
+use slots::Slots;
+use stack::StackPool;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use unwinding::UnwindTracker;
+
+/// The green thread that is running on this hub, and how to suspend it.
+struct Running {
+    current: Cell<Option<Current>>,
+    /// The running coroutine's yielder: it points into the coroutine's own stack.
+    yielder: Cell<*const Yielder<(), ()>>,
+    /// Operations the running green thread may still complete before it must yield.
+    io_budget: Cell<u32>,
+    /// Yields that returned at once because nothing else was runnable, since the loop last ran.
+    quick_yields: Cell<usize>,
+}
+
+/// The green thread that is running on this hub.
+#[derive(Clone, Copy)]
+struct Current {
+    key: u32,
+    task: *const Task,
+}
+
+/// Where the hub is in its life.
+#[derive(Default)]
+struct Lifecycle {
+    /// The runtime is shutting down: every green thread here is cancelled, new ones too.
+    shutting_down: Cell<bool>,
+    /// The slot of the main green thread, on the hub that runs it.
+    main_key: Cell<Option<u32>>,
+    main_done: Cell<bool>,
+}
+
+/// A hub: everything that belongs to one OS thread.
+pub(crate) struct Hub {
+    pub(crate) shared: Arc<HubShared>,
+    pub(crate) runtime: Arc<RuntimeShared>,
+    run_queue: RefCell<VecDeque<u32>>,
+    slots: Slots,
+    running: Running,
+    timers: RefCell<TimerHeap>,
+    io: IoDriver,
+    stacks: RefCell<StackPool>,
+    /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
+    /// blocking pool); a hub with any is not idle.
+    outside_waits: Cell<usize>,
+    /// Which green threads are suspended mid-unwind, and interruptions in doubt.
+    unwinds: UnwindTracker,
+    lifecycle: Lifecycle,
+}
+
+impl Hub {
+    pub(crate) fn new(shared: Arc<HubShared>, runtime: Arc<RuntimeShared>, poller: Poller) -> Hub {
+        let stacks = StackPool::new(runtime.stack_size, runtime.hubs.len());
+        Hub {
+            shared,
+            runtime,
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            slots: Slots::default(),
+            running: Running {
+                current: Cell::new(None),
+                yielder: Cell::new(std::ptr::null()),
+                io_budget: Cell::new(park::IO_BUDGET),
+                quick_yields: Cell::new(0),
+            },
+            timers: RefCell::new(TimerHeap::default()),
+            io: IoDriver::new(poller),
+            stacks: RefCell::new(stacks),
+            outside_waits: Cell::new(0),
+            unwinds: UnwindTracker::default(),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+
+    /// Makes this hub the current one for the duration of `f`.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        context::enter(self, f)
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    fn current_task_arc(&self) -> Option<Arc<Task>> {
+        let current = self.running.current.get()?;
+        self.slots.cell(current.key).task.borrow().clone()
+    }
+
+    /// The running green thread's header, or `None` when called from the hub loop itself.
+    pub(crate) fn current_task_ref(&self) -> Option<&Task> {
+        // SAFETY: as in `current`.
+        self.running
+            .current
+            .get()
+            .map(|current| unsafe { &*current.task })
+    }
+
+    /// The running green thread's header and slot key.
+    ///
+    /// # Panics
+    /// When called from the hub loop itself rather than from a green thread.
+    pub(crate) fn current(&self) -> (&Task, u32) {
+        let current = self
+            .running
+            .current
+            .get()
+            .expect("not called from a green thread");
+        // SAFETY: `current.task` points into the `Arc<Task>` held by the running green thread's
+        // slot, which the hub removes only after that green thread has finished; the returned
+        // reference cannot outlive the green thread's own code that asked for it.
+        (unsafe { &*current.task }, current.key)
+    }
+
+    pub(crate) fn set_main(&self, key: u32) {
+        self.lifecycle.main_key.set(Some(key));
+    }
+
+    /// Registers a descriptor with this hub's poller and returns its token.
+    pub(crate) fn register_source(
+        &self,
+        state: Arc<crate::driver::IoState>,
+    ) -> std::io::Result<usize> {
+        self.io.register(state)
+    }
+}
+
+impl Drop for Hub {
+    /// Normally every green thread has finished or been given up by now; should the hub be
+    /// dropped any other way, never let a suspended coroutine unwind here.
+    fn drop(&mut self) {
+        if self.slots.live() > 0 {
+            self.abandon_all();
+        }
+    }
+}

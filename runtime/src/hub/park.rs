@@ -1,0 +1,232 @@
+//! What a green thread calls on its hub to wait: park (with or without a deadline), sleep,
+//! yield, and the I/O budget's yield. Every blocking-looking call in the crate ends here.
+
+use super::unwinding::Unwinding;
+use super::Hub;
+use crate::driver::TimerId;
+use crate::task::{Interrupt, Task};
+use std::time::Instant;
+
+/// How many green threads run before the hub looks at remote wakes, timers and I/O again, so
+/// that a crowd of busy green threads cannot starve the outside world; also how many times a
+/// lone green thread's yield may return at once before the loop gets that look. Go's scheduler
+/// looks at its global run queue every 61st schedule for the same fairness: a few dozen keeps
+/// the look cheap per green thread run, and a prime does not fall into step with programs that
+/// work in rounds of powers of two.
+pub(super) const BATCH: usize = 61;
+
+/// How many operations a green thread may complete without parking before it yields, so that a
+/// client whose socket always has data cannot starve everyone else on its hub.
+pub(crate) const IO_BUDGET: u32 = 128;
+
+/// Keeps a hub from counting as idle while one of its green threads waits on something outside
+/// it (I/O readiness, a blocking-pool job).
+pub(crate) struct OutsideWait<'a> {
+    hub: &'a Hub,
+}
+
+impl Drop for OutsideWait<'_> {
+    fn drop(&mut self) {
+        self.hub.outside_waits.set(self.hub.outside_waits.get() - 1);
+    }
+}
+
+/// Removes its timer when the wait ends, however it ends (including by unwinding).
+pub(crate) struct TimerGuard<'a> {
+    hub: &'a Hub,
+    id: TimerId,
+}
+
+impl Drop for TimerGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.timers.borrow_mut().remove(self.id);
+    }
+}
+
+impl Hub {
+    /// Suspends the running green thread back to the hub loop.
+    fn suspend(&self) {
+        let yielder = self.running.yielder.get();
+        // SAFETY: `yielder` was stored by the running coroutine at its start (see
+        // `spawn_task`) and after each of its suspensions (below); it points into that
+        // coroutine's own stack, which is alive while the coroutine is suspended or running.
+        unsafe { (*yielder).suspend(()) };
+        self.running.yielder.set(yielder);
+    }
+
+    /// What must interrupt the running green thread's wait now: its cancellation or the expiry
+    /// of its innermost `timeout` scope, unless it is unwinding already.
+    #[inline]
+    pub(crate) fn pending_interrupt(&self) -> Option<Interrupt> {
+        let task = self.current_task_ref()?;
+        if !task.may_be_interrupted() {
+            return None;
+        }
+        self.interrupt_of(task)
+    }
+
+    #[cold]
+    fn interrupt_of(&self, task: &Task) -> Option<Interrupt> {
+        let scope = task.scope();
+        // Once its function is done nothing cancels a green thread; a scope then in force was
+        // opened by the destructor still running, and may end its wait.
+        let cancelled = task.is_cancel_requested() && !task.is_finishing();
+        let due = crate::task::due(cancelled, scope)?;
+        match self.unwinds.state(task) {
+            Unwinding::No => Some(due),
+            Unwinding::Yes { depth, certain } => {
+                // A scope opened during this very unwind (inside the destructor running now)
+                // may end its wait: the expiry is caught by that scope's `timeout`, within the
+                // destructor.
+                if scope.depth() == depth && scope.has_expired() {
+                    return Some(Interrupt::Expired(scope.id()));
+                }
+                if !certain {
+                    // Maybe a stale mark (a panic its own `catch_unwind` caught while a
+                    // neighbour keeps the thread panicking): look again once the hub knows
+                    // more, so the interruption is late rather than lost.
+                    if let Some(task) = self.current_task_arc() {
+                        self.unwinds.defer(task);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Unwinds `task`, the running green thread, if it was cancelled or its scope expired.
+    #[inline]
+    fn check_interrupt(&self, task: &Task) {
+        if task.may_be_interrupted() {
+            if let Some(interrupt) = self.interrupt_of(task) {
+                interrupt.raise();
+            }
+        }
+    }
+
+    /// The unwinding depth that a scope the running green thread opens now records.
+    #[inline]
+    pub(crate) fn unwinding_depth(&self, task: &Task) -> u32 {
+        self.unwinds.depth_for_new_scope(task)
+    }
+
+    /// A panic or a greenhub interruption starts unwinding the running green thread.
+    pub(crate) fn unwind_started(&self) {
+        if let Some(task) = self.current_task_ref() {
+            task.set_unwinding(task.unwinding().saturating_add(1));
+        }
+    }
+
+    /// An unwind of the running green thread was caught.
+    pub(crate) fn unwind_caught(&self) {
+        if let Some(task) = self.current_task_ref() {
+            task.set_unwinding(task.unwinding().saturating_sub(1));
+        }
+    }
+
+    /// Parks the running green thread until woken (or spuriously), without looking at
+    /// cancellation or timeouts: for waits that checked them already, under their own lock.
+    pub(crate) fn park_raw(&self) {
+        let (task, _) = self.current();
+        self.park_task(task);
+    }
+
+    #[inline]
+    fn park_task(&self, task: &Task) {
+        if task.take_notification_local() {
+            return;
+        }
+        task.set_parked_local();
+        self.suspend();
+        task.finish_park_local();
+    }
+
+    /// Parks the running green thread until woken (or spuriously), first unwinding if it was
+    /// cancelled or its timeout scope expired. The primitive every blocking-looking call is built
+    /// on: callers check their condition after it returns, and park again if they must.
+    pub(crate) fn park(&self) {
+        let (task, _) = self.current();
+        self.check_interrupt(task);
+        self.park_task(task);
+    }
+
+    /// Arms a timer that wakes the running green thread at `deadline`.
+    pub(crate) fn timer(&self, deadline: Instant) -> TimerGuard<'_> {
+        let (_, key) = self.current();
+        let id = self.timers.borrow_mut().insert(deadline, key);
+        TimerGuard { hub: self, id }
+    }
+
+    /// [`park`](Self::park), until woken or until `deadline`.
+    pub(crate) fn park_until(&self, deadline: Instant) {
+        self.check_interrupt(self.current().0);
+        self.park_until_raw(deadline);
+    }
+
+    /// [`park_raw`](Self::park_raw), until woken or until `deadline`.
+    pub(crate) fn park_until_raw(&self, deadline: Instant) {
+        let _timer = self.timer(deadline);
+        self.park_raw();
+    }
+
+    /// Parks until `deadline`, ignoring wake-ups that come earlier. A sleep has no result to
+    /// lose, so a scope that expired while it slept unwinds even if the green thread only got
+    /// to run after the sleep's own deadline.
+    pub(crate) fn sleep_until(&self, deadline: Instant) {
+        if Instant::now() >= deadline {
+            return self.yield_now();
+        }
+        let _timer = self.timer(deadline);
+        while Instant::now() < deadline {
+            self.park();
+        }
+        self.check_interrupt(self.current().0);
+    }
+
+    /// Lets every other runnable green thread run once, then continues. A cancellation point
+    /// on the way in and, when it did let others run, on the way out.
+    pub(crate) fn yield_now(&self) {
+        let (task, key) = self.current();
+        self.check_interrupt(task);
+        if self.yield_task(key) {
+            self.check_interrupt(task);
+        }
+    }
+
+    /// Yields the running green thread `key`; returns whether it was suspended.
+    #[inline]
+    fn yield_task(&self, key: u32) -> bool {
+        // Nothing else can run: return at once, except once per BATCH so that the loop still
+        // gets to look at timers, remote wakes and I/O.
+        let quick = self.running.quick_yields.get();
+        if quick < BATCH && self.run_queue.borrow().is_empty() && !self.has_remote_work() {
+            self.running.quick_yields.set(quick + 1);
+            return false;
+        }
+        self.run_queue.borrow_mut().push_back(key);
+        self.suspend();
+        true
+    }
+
+    /// Counts the current green thread as waiting on something outside the hub until the guard
+    /// drops.
+    pub(crate) fn wait_on_outside(&self) -> OutsideWait<'_> {
+        self.outside_waits.set(self.outside_waits.get() + 1);
+        OutsideWait { hub: self }
+    }
+
+    /// Called after each I/O operation that completed without parking: once the budget is
+    /// spent, the green thread yields so others on this hub get their turn. Not a cancellation
+    /// point (unlike [`yield_now`](Self::yield_now)): the operation has happened, and its result
+    /// goes back to the caller.
+    pub(crate) fn spend_io_budget(&self) {
+        let Some(current) = self.running.current.get() else {
+            return;
+        };
+        let left = self.running.io_budget.get().saturating_sub(1);
+        self.running.io_budget.set(left);
+        if left == 0 {
+            self.yield_task(current.key);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Green threads as a user sees them: start one ([`spawn`], [`spawn_on`], [`Builder`]), wait
+//! for it ([`JoinHandle`]), and the blocking-looking basics it calls (park, sleep, yield,
+//! [`unblock`]). Each works inside a hub and falls back to its `std::thread` twin outside one.
+
+mod blocking;
+mod join;
+mod join_packet;
+mod park;
+mod spawn;
+
+pub use blocking::unblock;
+pub(crate) use join::Canceller;
+pub use join::{JoinError, JoinHandle};
+pub(crate) use park::park_raw;
+pub use park::{
+    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
+};
+pub(crate) use spawn::spawn_here;
+pub use spawn::{spawn, spawn_on, Builder};
