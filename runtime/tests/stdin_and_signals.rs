@@ -81,6 +81,151 @@ fn stdin_lines_from_a_regular_file() -> io::Result<()> {
     Ok(())
 }
 
+const TURNS_CHILD: &str = "GREENHUB_STDIN_TURNS_CHILD";
+
+/// How often the calling OS thread (here: the hub running the calling green thread) went to
+/// sleep in the kernel; `None` where that is not measured.
+fn voluntary_context_switches() -> Option<libc::c_long> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an all-zero rusage is valid, and getrusage writes one into it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; RUSAGE_THREAD asks about the calling thread only.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } == 0 {
+            return Some(usage.ru_nvcsw);
+        }
+    }
+    None
+}
+
+/// In the child: three green threads read stdin while the first one holds it, waiting on an
+/// empty pipe. One waiting for its turn is cut short by a `timeout`, one is cancelled, and one
+/// waits for its turn; the parent writes two lines only once they all got that far.
+fn turns_child_main() {
+    fn read_line() -> io::Result<String> {
+        let mut line = String::new();
+        greenhub::io::stdin().read_line(&mut line).map(|_| line)
+    }
+    let rt = greenhub::Runtime::builder().hubs(1).build().unwrap();
+    rt.run(|| {
+        let first = greenhub::spawn(read_line); // takes stdin, parks on the empty pipe
+        greenhub::sleep(Duration::from_millis(20));
+        let cut_short = greenhub::timeout(Duration::from_millis(20), read_line);
+        println!("cut short: {}", cut_short.is_err());
+        let cancelled = greenhub::spawn(read_line);
+        let second = greenhub::spawn(read_line);
+        // Both wait for their turn now. That wait parks: the hub sleeps in its poller until the
+        // main green thread's own timer (a few voluntary context switches), instead of waking
+        // every millisecond to look again (hundreds in 300 ms).
+        greenhub::sleep(Duration::from_millis(20));
+        let before = voluntary_context_switches();
+        greenhub::sleep(Duration::from_millis(300));
+        let switches = voluntary_context_switches()
+            .zip(before)
+            .map(|(now, b)| now - b);
+        println!("(the hub's voluntary context switches in 300 ms: {switches:?})");
+        println!(
+            "hub idle while they wait: {}",
+            switches.map_or(true, |n| n < 50)
+        );
+        cancelled.cancel();
+        println!(
+            "cancelled: {}",
+            cancelled.join().unwrap_err().is_cancelled()
+        );
+        println!("ready");
+        println!("first: {:?}", first.join().unwrap().unwrap());
+        println!("second: {:?}", second.join().unwrap().unwrap());
+    });
+}
+
+/// Green threads take turns at stdin: while one reads (holding stdin across its wait for
+/// input), another waits for its turn parked, not polling, and a wait for that turn ends like
+/// any park when it times out or is cancelled, taking nothing: both lines reach the two
+/// readers that stayed.
+#[test]
+fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
+    use std::io::BufRead;
+    if std::env::var(TURNS_CHILD).is_ok() {
+        turns_child_main();
+        return Ok(());
+    }
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "green_threads_take_turns_reading_stdin",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env(TURNS_CHILD, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    // A child that hangs (a wait for the turn that a timeout or cancel cannot end) is killed.
+    let pid = child.id() as libc::pid_t;
+    let (finished, watched) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if watched.recv_timeout(Duration::from_secs(30))
+            == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        {
+            // SAFETY: kill takes any pid and signal number; this is the child started above,
+            // not yet reaped (the test waits for it before it tells this thread it finished).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let mut input = child.stdin.take().unwrap();
+    let mut output = io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    while output.read_line(&mut line)? > 0 {
+        let ready = line.trim_end() == "ready";
+        seen.push(line.trim_end().to_string());
+        line.clear();
+        if ready {
+            input.write_all(b"one\ntwo\n")?;
+            drop(input);
+            break;
+        }
+    }
+    while output.read_line(&mut line)? > 0 {
+        seen.push(line.trim_end().to_string());
+        line.clear();
+    }
+    let status = child.wait()?;
+    let _ = finished.send(());
+    watchdog.join().unwrap();
+    assert!(status.success(), "child: {status}, said {seen:?}");
+    let said: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|l| {
+            [
+                "cut short",
+                "hub idle",
+                "cancelled",
+                "ready",
+                "first",
+                "second",
+            ]
+            .iter()
+            .any(|said| l.starts_with(said))
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "cut short: true",
+            "hub idle while they wait: true",
+            "cancelled: true",
+            "ready",
+            "first: \"one\\n\"",
+            "second: \"two\\n\""
+        ],
+        "child said {seen:?}"
+    );
+    Ok(())
+}
+
 #[test]
 fn a_green_thread_waits_for_a_signal_without_blocking_its_hub() -> io::Result<()> {
     use greenhub::signal::{Signals, SIGUSR2};

@@ -1,13 +1,12 @@
-//! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
+//! Standard input, read without blocking the hub: through the reactor when descriptor 0 can be
+//! polled, through a reader thread when it is a regular file.
 
-pub(crate) mod source;
-
-use crate::sync::Receiver;
+use super::source::{Direction, Source};
+use crate::sync::{Mutex, MutexGuard, Receiver};
 use crate::sys::os_result;
-use source::{Direction, Source};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 /// Descriptor 0, which the process owns; the reactor only borrows it.
 struct StdinFd;
@@ -79,18 +78,14 @@ fn shared() -> &'static Mutex<Shared> {
     })
 }
 
-/// Takes the stdin lock without blocking the hub: while another green thread holds it (it is
-/// held across parks), this one yields and tries again.
+/// Takes the stdin lock without blocking the hub. It is held across parks (a read waits for
+/// input holding it), so it is a [`Mutex`] of this crate: while another green thread holds it,
+/// this one parks until it is released (a plain OS thread blocks). That wait is a cancellation
+/// point like any park: a reader cancelled or timed out there leaves without the lock and has
+/// read nothing, so whatever is buffered stays for the next reader. A reader that panics or is
+/// cancelled while holding the lock releases it (this mutex is not poisoned).
 fn lock() -> MutexGuard<'static, Shared> {
-    loop {
-        match shared().try_lock() {
-            Ok(guard) => return guard,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                crate::sleep(std::time::Duration::from_millis(1))
-            }
-        }
-    }
+    shared().lock()
 }
 
 /// One read(2) of descriptor 0 that cannot block: poll says data (or end of input) is there.
