@@ -1,8 +1,7 @@
 //! Cooperative standard input: read lines from the keyboard or a pipe without blocking the hub.
-//!
-//! Also home of [`Source`](source::Source), the registered descriptor that every socket
-//! wraps, and its one try / park-until-ready / retry loop.
 
+// Inside the crate, also the home of `source::Source`: the registered descriptor that every
+// socket wraps, and its one try / park-until-ready / retry loop.
 pub(crate) mod source;
 mod stdin;
 
