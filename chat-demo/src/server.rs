@@ -112,9 +112,9 @@ enum Kind {
     Notice,
 }
 
-/// The acceptor's first and longest waits after a failed accept.
-const MIN_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The acceptor's first and longest waits after a failed accept: `StreamServer`'s.
+const MIN_BACKOFF: Duration = greenhub::StreamServer::MIN_BACKOFF;
+const MAX_BACKOFF: Duration = greenhub::StreamServer::MAX_BACKOFF;
 
 /// The writer sends whatever is already queued in one write of up to this many bytes.
 const WRITE_BATCH: usize = 16 * 1024;

@@ -61,7 +61,7 @@ mod timeout;
 pub use hub::stack::DEFAULT_STACK_SIZE;
 pub use pool::Pool;
 pub use runtime::{run, Runtime, RuntimeBuilder};
-pub use server::{ServerHandle, StreamServer, MAX_BACKOFF, MIN_BACKOFF};
+pub use server::{ServerHandle, StreamServer};
 pub use task::{GreenThread, GreenThreadId};
 pub use thread::{
     current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn, spawn_on,

@@ -11,12 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The first pause after an accept error such as "too many open files", doubled after each
-/// further error up to [`MAX_BACKOFF`] (gevent's numbers).
-pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
-/// The longest pause between accept attempts after repeated errors.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
 type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync;
 
 /// Accepts connections and runs `handler(stream, peer)` for each in its own green thread; the
@@ -71,6 +65,26 @@ pub struct ServerHandle {
 }
 
 impl StreamServer {
+    /// The first pause after an accept error such as "too many open files", doubled after each
+    /// further error up to [`MAX_BACKOFF`](Self::MAX_BACKOFF) (gevent's numbers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use greenhub::StreamServer;
+    /// assert!(StreamServer::MIN_BACKOFF < StreamServer::MAX_BACKOFF);
+    /// ```
+    pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
+
+    /// The longest pause between accept attempts after repeated errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(greenhub::StreamServer::MAX_BACKOFF.as_secs(), 1);
+    /// ```
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
     /// Binds `addr` (see [`TcpListener::bind`]) and prepares a server calling `handler`.
     ///
     /// # Errors
@@ -133,7 +147,7 @@ impl StreamServer {
         } else {
             1
         };
-        let shared = Arc::new(Shared {
+        let state = Arc::new(ServerState {
             handler: self.handler,
             slots: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             connections: Arc::default(),
@@ -153,23 +167,24 @@ impl StreamServer {
         let here = crate::current_hub().expect("StreamServer::start must run inside a runtime");
         let mut acceptors = Vec::new();
         for (index, listener) in listeners.iter().enumerate() {
-            let (listener, shared) = (listener.try_clone()?, shared.clone());
+            let (listener, state) = (listener.try_clone()?, state.clone());
             let hub = if per_hub_listeners { index } else { here };
             acceptors.push(crate::spawn_on(hub, move || {
-                shared.accept_loop(listener, per_hub_listeners)
+                state.accept_loop(listener, per_hub_listeners)
             }));
         }
         Ok(ServerHandle {
             local_addr,
             listeners,
             acceptors,
-            connections: shared.connections.clone(),
+            connections: state.connections.clone(),
             stopped: Arc::default(),
         })
     }
 }
 
-struct Shared {
+/// What every accept loop of one server shares.
+struct ServerState {
     handler: Arc<Handler>,
     slots: Option<Arc<Semaphore>>,
     connections: Arc<TaskSet>,
@@ -185,9 +200,9 @@ fn out_of_resources(err: &io::Error) -> bool {
     )
 }
 
-impl Shared {
+impl ServerState {
     fn accept_loop(&self, listener: TcpListener, local_only: bool) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = StreamServer::MIN_BACKOFF;
         loop {
             // Full: stop accepting until a handler ends. The slot moves into the handler's
             // closure, and comes back when that is dropped, whether it ran or not.
@@ -195,7 +210,7 @@ impl Shared {
             let accepted = listener.accept();
             let (stream, peer) = match accepted {
                 Ok(connection) => {
-                    backoff = MIN_BACKOFF;
+                    backoff = StreamServer::MIN_BACKOFF;
                     connection
                 }
                 Err(err) => {
@@ -206,11 +221,11 @@ impl Shared {
                         _ if out_of_resources(&err) => {
                             log::warn!("greenhub StreamServer: accept failed ({err}); retrying in {backoff:?}");
                             crate::sleep(backoff);
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            backoff = (backoff * 2).min(StreamServer::MAX_BACKOFF);
                         }
                         _ => {
                             log::warn!("greenhub StreamServer: accept failed: {err}");
-                            crate::sleep(MIN_BACKOFF);
+                            crate::sleep(StreamServer::MIN_BACKOFF);
                         }
                     }
                     continue;
@@ -221,7 +236,7 @@ impl Shared {
                 // its slot given back; back off as for any other lack of resources.
                 log::warn!("greenhub StreamServer: cannot start a handler ({err}); retrying in {backoff:?}");
                 crate::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(StreamServer::MAX_BACKOFF);
             }
         }
     }
@@ -317,7 +332,7 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (stream, peer) = listener.accept().unwrap();
-            let shared = Shared {
+            let shared = ServerState {
                 handler: Arc::new(|_, _| ()),
                 slots: Some(Arc::new(Semaphore::new(1))),
                 connections: Arc::default(),

@@ -158,20 +158,28 @@ impl Hub {
             .map(|current| unsafe { &*current.task })
     }
 
-    /// The running green thread's header and slot key.
+    /// The running green thread's header.
     ///
     /// # Panics
     /// When called from the hub loop itself rather than from a green thread.
-    pub(crate) fn current(&self) -> (&Task, u32) {
-        let current = self
-            .running
-            .current
-            .get()
-            .expect("not called from a green thread");
+    pub(crate) fn current(&self) -> &Task {
+        let current = self.running_now();
         // SAFETY: `current.task` points into the `Arc<Task>` held by the running green thread's
         // slot, which the hub removes only after that green thread has finished; the returned
         // reference cannot outlive the green thread's own code that asked for it.
-        (unsafe { &*current.task }, current.key)
+        unsafe { &*current.task }
+    }
+
+    /// The running green thread's slot key (see [`current`](Self::current)).
+    fn current_key(&self) -> u32 {
+        self.running_now().key
+    }
+
+    fn running_now(&self) -> Current {
+        self.running
+            .current
+            .get()
+            .expect("not called from a green thread")
     }
 
     pub(crate) fn set_main(&self, key: u32) {

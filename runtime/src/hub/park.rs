@@ -127,7 +127,7 @@ impl Hub {
     /// Parks the running green thread until woken (or spuriously), without looking at
     /// cancellation or timeouts: for waits that checked them already, under their own lock.
     pub(crate) fn park_raw(&self) {
-        let (task, _) = self.current();
+        let task = self.current();
         self.park_task(task);
     }
 
@@ -145,21 +145,21 @@ impl Hub {
     /// cancelled or its timeout scope expired. The primitive every blocking-looking call is built
     /// on: callers check their condition after it returns, and park again if they must.
     pub(crate) fn park(&self) {
-        let (task, _) = self.current();
+        let task = self.current();
         self.check_interrupt(task);
         self.park_task(task);
     }
 
     /// Arms a timer that wakes the running green thread at `deadline`.
     pub(crate) fn timer(&self, deadline: Instant) -> TimerGuard<'_> {
-        let (_, key) = self.current();
+        let key = self.current_key();
         let id = self.timers.borrow_mut().insert(deadline, key);
         TimerGuard { hub: self, id }
     }
 
     /// [`park`](Self::park), until woken or until `deadline`.
     pub(crate) fn park_until(&self, deadline: Instant) {
-        self.check_interrupt(self.current().0);
+        self.check_interrupt(self.current());
         self.park_until_raw(deadline);
     }
 
@@ -180,15 +180,15 @@ impl Hub {
         while Instant::now() < deadline {
             self.park();
         }
-        self.check_interrupt(self.current().0);
+        self.check_interrupt(self.current());
     }
 
     /// Lets every other runnable green thread run once, then continues. A cancellation point
     /// on the way in and, when it did let others run, on the way out.
     pub(crate) fn yield_now(&self) {
-        let (task, key) = self.current();
+        let task = self.current();
         self.check_interrupt(task);
-        if self.yield_task(key) {
+        if self.yield_task(self.current_key()) {
             self.check_interrupt(task);
         }
     }

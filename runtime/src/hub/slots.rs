@@ -142,7 +142,7 @@ impl Hub {
         let coroutine = GreenCoroutine::with_stack(stack, move |yielder: &HubYielder, ()| {
             let task = super::with_hub(|hub| {
                 hub.running.yielder.set(yielder);
-                hub.current().0 as *const Task
+                hub.current() as *const Task
             })
             .expect("a green thread runs on its hub");
             // SAFETY: the slot holds the task's Arc until this coroutine has returned.

@@ -51,14 +51,14 @@ fn reader_thread() -> Mode {
     Mode::ReaderThread(received)
 }
 
-struct Shared {
+struct StdinState {
     mode: Mode,
     buffer: Vec<u8>,
     start: usize,
 }
 
-fn shared() -> &'static Mutex<Shared> {
-    static STDIN: OnceLock<Mutex<Shared>> = OnceLock::new();
+fn shared() -> &'static Mutex<StdinState> {
+    static STDIN: OnceLock<Mutex<StdinState>> = OnceLock::new();
     STDIN.get_or_init(|| {
         // SAFETY: fstat gets a valid descriptor number and a valid out-pointer.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
@@ -70,7 +70,7 @@ fn shared() -> &'static Mutex<Shared> {
         } else {
             Mode::Reactor(Source::new(StdinFd))
         };
-        Mutex::new(Shared {
+        Mutex::new(StdinState {
             mode,
             buffer: Vec::new(),
             start: 0,
@@ -84,7 +84,7 @@ fn shared() -> &'static Mutex<Shared> {
 /// point like any park: a reader cancelled or timed out there leaves without the lock and has
 /// read nothing, so whatever is buffered stays for the next reader. A reader that panics or is
 /// cancelled while holding the lock releases it (this mutex is not poisoned).
-fn lock() -> MutexGuard<'static, Shared> {
+fn lock() -> MutexGuard<'static, StdinState> {
     shared().lock()
 }
 
@@ -105,7 +105,7 @@ fn read_ready_stdin(buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-impl Shared {
+impl StdinState {
     /// Reads more input into the buffer; returns how much (0 at end of input).
     /// Reads more input onto the end of the buffer (what was not consumed yet stays); returns
     /// how much, 0 at end of input.

@@ -15,21 +15,21 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
 
-struct Pool {
-    state: Mutex<PoolState>,
+struct Workers {
+    state: Mutex<WorkerState>,
     work_ready: Condvar,
 }
 
-struct PoolState {
+struct WorkerState {
     queue: VecDeque<Job>,
     threads: usize,
     idle: usize,
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(PoolState {
+fn pool() -> &'static Workers {
+    static POOL: OnceLock<Workers> = OnceLock::new();
+    POOL.get_or_init(|| Workers {
+        state: Mutex::new(WorkerState {
             queue: VecDeque::new(),
             threads: 0,
             idle: 0,
@@ -38,7 +38,7 @@ fn pool() -> &'static Pool {
     })
 }
 
-impl Pool {
+impl Workers {
     fn execute(&'static self, job: Job) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.push_back(job);
