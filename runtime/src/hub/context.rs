@@ -104,6 +104,7 @@ impl GreenThread {
     }
 }
 
+/// Set by the hub before it resumes a green thread; read by the overflow handler.
 pub(super) fn set_running_stack(running: RunningStack) {
     CONTEXT.with(|c| c.running_stack.set(running));
 }

@@ -1,9 +1,10 @@
 //! The hub loop: run a batch of green threads, take remote work, poll, fire timers; and how the
 //! loop ends, when the runtime goes quiet or the hub fails.
 
+use super::context::set_running_stack;
 use super::park::{BATCH, IO_BUDGET};
 use super::shared::Remote;
-use super::stack::{self, RunningStack};
+use super::stack::RunningStack;
 use super::{Current, Hub};
 use crate::task::{Task, UNREGISTERED};
 use corosensei::CoroutineResult;
@@ -62,9 +63,9 @@ impl Hub {
                 .map(|task| (task, Instant::now()));
             self.shared.set_running(running);
         }
-        stack::set_running(slot.running.get());
+        set_running_stack(slot.running.get());
         let result = coroutine.resume(());
-        stack::set_running(RunningStack::NONE);
+        set_running_stack(RunningStack::NONE);
         if self.runtime.blocking_threshold.is_some() {
             self.shared.set_running(None);
         }
@@ -314,7 +315,7 @@ impl Hub {
         drop(self.shared.close_remote());
         self.shared.flags().handshake.take_notification();
         self.running.current.set(None);
-        stack::set_running(RunningStack::NONE);
+        set_running_stack(RunningStack::NONE);
         self.abandon_all();
         self.orphan_sources();
         // Idle for good: its queue is closed, so nothing makes it leave the idle state again.
@@ -323,59 +324,5 @@ impl Hub {
         if liveness.check_quiet() {
             self.wake_all_hubs();
         }
-    }
-}
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::hub::{with_hub, Remote, RemoteSpawn};
-    use std::time::Duration;
-
-    /// Stands in for a bug in the hub loop: the hub panics while it starts this "green thread".
-    struct BreaksTheHub;
-
-    impl RemoteSpawn for BreaksTheHub {
-        fn start(self: Box<Self>, _hub: &Hub) {
-            panic!("injected failure of the hub loop");
-        }
-    }
-
-    /// A hub whose own loop panics stops the whole runtime with an error naming it, and no join
-    /// of one of its green threads hangs: from a green thread of another hub or from an OS thread.
-    #[test]
-    fn a_hub_whose_loop_panics_stops_the_runtime_and_leaves_no_join_hanging() {
-        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-        let run = std::thread::spawn(move || {
-            let rt = crate::Runtime::builder().hubs(2).build().unwrap();
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rt.run(move || {
-                    let joined_here =
-                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
-                    let joined_elsewhere =
-                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
-                    handle_tx.send(joined_elsewhere).unwrap();
-                    crate::sleep(Duration::from_millis(5));
-                    with_hub(|hub| {
-                        hub.runtime.hubs[1].push_remote(Remote::Spawn(Box::new(BreaksTheHub)))
-                    });
-                    // Given up by the failed hub, or this green thread is cancelled by the
-                    // shutdown first: either way the join does not hang.
-                    let _ = joined_here.join();
-                })
-            }))
-        });
-        let joined_elsewhere = handle_rx.recv().unwrap();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || done_tx.send(joined_elsewhere.join()).unwrap());
-        let joined = done_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a join from an OS thread hung");
-        assert!(joined.unwrap_err().is_cancelled());
-        let payload = run.join().unwrap().expect_err("run reports the failed hub");
-        let message = crate::hub::interrupt::panic_message(&*payload).to_string();
-        assert!(
-            message.contains("hub 1 stopped") && message.contains("injected failure"),
-            "{message}"
-        );
     }
 }

@@ -189,8 +189,3 @@ impl RunningStack {
         }
     }
 }
-
-/// Set by the hub before it resumes a green thread; read by the signal handler.
-pub(crate) fn set_running(running: RunningStack) {
-    super::context::set_running_stack(running);
-}

@@ -280,3 +280,57 @@ where
         .expect("the default configuration is valid")
         .run(f)
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::hub::{interrupt::panic_message, with_hub, Hub, Remote, RemoteSpawn};
+    use std::time::Duration;
+
+    /// Stands in for a bug in the hub loop: the hub panics while it starts this "green thread".
+    struct BreaksTheHub;
+
+    impl RemoteSpawn for BreaksTheHub {
+        fn start(self: Box<Self>, _hub: &Hub) {
+            panic!("injected failure of the hub loop");
+        }
+    }
+
+    /// A hub whose own loop panics stops the whole runtime with an error naming it, and no join
+    /// of one of its green threads hangs: from a green thread of another hub or from an OS thread.
+    #[test]
+    fn a_hub_whose_loop_panics_stops_the_runtime_and_leaves_no_join_hanging() {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let run = std::thread::spawn(move || {
+            let rt = crate::Runtime::builder().hubs(2).build().unwrap();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.run(move || {
+                    let joined_here =
+                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
+                    let joined_elsewhere =
+                        crate::spawn_on(1, || crate::sleep(Duration::from_secs(3600)));
+                    handle_tx.send(joined_elsewhere).unwrap();
+                    crate::sleep(Duration::from_millis(5));
+                    with_hub(|hub| {
+                        hub.runtime.hubs[1].push_remote(Remote::Spawn(Box::new(BreaksTheHub)))
+                    });
+                    // Given up by the failed hub, or this green thread is cancelled by the
+                    // shutdown first: either way the join does not hang.
+                    let _ = joined_here.join();
+                })
+            }))
+        });
+        let joined_elsewhere = handle_rx.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done_tx.send(joined_elsewhere.join()).unwrap());
+        let joined = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a join from an OS thread hung");
+        assert!(joined.unwrap_err().is_cancelled());
+        let payload = run.join().unwrap().expect_err("run reports the failed hub");
+        let message = panic_message(&*payload).to_string();
+        assert!(
+            message.contains("hub 1 stopped") && message.contains("injected failure"),
+            "{message}"
+        );
+    }
+}
