@@ -143,3 +143,92 @@ impl Liveness {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::reactor::Poller;
+
+    fn liveness(hubs: usize) -> (Liveness, Poller) {
+        let poller = Poller::new().unwrap();
+        (Liveness::new(hubs, poller.waker()), poller)
+    }
+
+    #[test]
+    fn a_deadlock_is_seen_only_when_every_hub_is_idle() {
+        let (liveness, _poller) = liveness(2);
+        liveness.enter_idle(0);
+        liveness.check_deadlock();
+        assert!(!liveness.deadlock.load(Ordering::SeqCst), "hub 1 is busy");
+        liveness.enter_idle(1);
+        liveness.check_deadlock();
+        assert!(liveness.deadlock.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn entering_and_leaving_idle_twice_counts_once() {
+        let (liveness, _poller) = liveness(2);
+        liveness.enter_idle(0);
+        liveness.enter_idle(0);
+        liveness.leave_idle(1); // was never idle: no change
+        assert_eq!(liveness.idle_hubs.load(Ordering::SeqCst), 1);
+        liveness.leave_idle(0);
+        liveness.leave_idle(0);
+        assert_eq!(liveness.idle_hubs.load(Ordering::SeqCst), 0);
+    }
+
+    /// The epoch bracket: a hub that leaves the idle state while the check reads the flags (and
+    /// may be idle again by the time the count is read) makes the check fail, so flags read at
+    /// different moments are never taken for one idle moment.
+    #[test]
+    fn a_hub_that_wakes_during_the_check_moves_the_epoch_and_spoils_it() {
+        let (liveness, _poller) = liveness(2);
+        liveness.enter_idle(0);
+        liveness.enter_idle(1);
+        let woke_meanwhile = liveness.all_idle(|_| {
+            liveness.leave_idle(1);
+            liveness.enter_idle(1);
+            true
+        });
+        assert!(!woke_meanwhile);
+        assert!(liveness.all_idle(|_| true), "quiet again afterwards");
+    }
+
+    #[test]
+    fn unseen_remote_work_is_not_idle() {
+        let (liveness, _poller) = liveness(1);
+        liveness.enter_idle(0);
+        liveness.flags(0).handshake.notify();
+        assert!(!liveness.all_idle(|_| true));
+        liveness.flags(0).handshake.take_notification();
+        assert!(liveness.all_idle(|_| true));
+    }
+
+    #[test]
+    fn a_handle_that_could_wake_a_green_thread_holds_off_the_deadlock_until_dropped() {
+        let (liveness, _poller) = liveness(1);
+        liveness.external_waker_added(0);
+        liveness.enter_idle(0);
+        liveness.check_deadlock();
+        assert!(!liveness.deadlock.load(Ordering::SeqCst));
+        liveness.external_waker_dropped(0);
+        assert!(
+            liveness.deadlock.load(Ordering::SeqCst),
+            "the last drop checks again"
+        );
+    }
+
+    #[test]
+    fn quiet_is_reported_once_and_only_during_shutdown() {
+        let (liveness, _poller) = liveness(1);
+        liveness.enter_idle(0);
+        assert!(!liveness.check_quiet(), "not shutting down");
+        liveness.shutdown.store(true, Ordering::SeqCst);
+        assert!(liveness.check_quiet());
+        assert!(
+            !liveness.check_quiet(),
+            "the first finder wakes the hubs, once"
+        );
+        assert!(liveness.is_quiet());
+    }
+}

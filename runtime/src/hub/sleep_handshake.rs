@@ -124,3 +124,37 @@ mod loom_models {
         });
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_notification_of_a_sleeping_hub_wakes_its_poller() {
+        let handshake = SleepHandshake::default();
+        assert!(handshake.begin_sleep(), "nothing queued: it may sleep");
+        assert!(
+            handshake.notify(),
+            "asleep, first notification: wake the poller"
+        );
+        assert!(
+            !handshake.notify(),
+            "already notified: no second eventfd write"
+        );
+        handshake.end_sleep();
+        assert!(handshake.take_notification());
+        assert!(!handshake.take_notification(), "consumed");
+    }
+
+    #[test]
+    fn a_hub_with_unseen_work_does_not_sleep_and_an_awake_hub_is_not_woken() {
+        let handshake = SleepHandshake::default();
+        assert!(
+            !handshake.notify(),
+            "awake: the hub sees the work on its next loop"
+        );
+        assert!(handshake.is_notified());
+        assert!(!handshake.begin_sleep(), "work is waiting: must not sleep");
+        handshake.end_sleep();
+    }
+}

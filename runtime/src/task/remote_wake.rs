@@ -73,3 +73,21 @@ mod loom_models {
         });
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_of_wakes_queues_one_entry_until_the_hub_takes_it() {
+        let flag = RemoteWakeFlag::default();
+        assert!(flag.needs_entry());
+        assert!(!flag.needs_entry());
+        assert!(!flag.needs_entry());
+        flag.entry_taken();
+        assert!(
+            flag.needs_entry(),
+            "a wake after the hub took the entry queues a new one"
+        );
+    }
+}
