@@ -40,6 +40,23 @@
 //! - A panic in a green thread is caught at its root and handed to [`JoinHandle::join`]; a stack
 //!   overflow hits the guard page and aborts with a message naming the green thread.
 //!
+//! The source is layered; each folder of `src/` uses only those below it (ARCHITECTURE.md in
+//! the repository says more, including the path of a wake from `unpark` to the run queue):
+//!
+//! ```text
+//!   server pool signal timeout   the public toolkit
+//!   net/       sockets: TCP, UDP, Unix
+//!   io/        Source<T> and its retry loop, stdin
+//!   sync/      channels, Select, Mutex, Condvar, Semaphore, Event, WaitGroup
+//!   runtime/   Runtime and run; the blocking monitor
+//!   thread/    spawn, join, park, sleep, unblock
+//!   hub/       the run loop; the one thread-local context; slots, stacks, liveness
+//!   driver/    descriptors' readiness and waiters, the poller's tokens, timers
+//!   task/      a green thread's header, its handles, cancellation and deadline scopes
+//!   reactor/   epoll | kqueue
+//!   sys, loom  errno to io::Error; model-checked atomics
+//! ```
+//!
 //! [corosensei]: https://docs.rs/corosensei
 
 mod driver;

@@ -308,6 +308,57 @@ fn the_checker_sees_imports_and_circles() {
     );
 }
 
+/// The layers as ARCHITECTURE.md draws them, top first: each row's modules.
+fn drawn_layers() -> Vec<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md");
+    let text = std::fs::read_to_string(&path).expect("ARCHITECTURE.md at the repository root");
+    let diagram = text
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a text diagram in ARCHITECTURE.md");
+    diagram
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .take_while(|word| word.ends_with('/') || word.ends_with(".rs"))
+                .map(|word| {
+                    word.trim_end_matches('/')
+                        .trim_end_matches(".rs")
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|row| !row.is_empty())
+        .collect()
+}
+
+#[test]
+fn architecture_md_draws_every_top_level_module_above_what_it_imports() {
+    let tree = tree();
+    let rows = drawn_layers();
+    let row_of = |module: &str| rows.iter().position(|row| row.iter().any(|m| m == module));
+    let top_level: BTreeSet<String> = tree
+        .modules
+        .keys()
+        .filter(|m| m.len() == 1)
+        .map(|m| m[0].clone())
+        .collect();
+    let drawn: BTreeSet<String> = rows.iter().flatten().cloned().collect();
+    assert_eq!(
+        drawn, top_level,
+        "ARCHITECTURE.md's diagram and runtime/src differ"
+    );
+    for (from, targets) in level(&tree, &[]) {
+        for to in targets {
+            assert!(
+                row_of(&from) < row_of(&to),
+                "{from} imports {to}, which ARCHITECTURE.md draws at its level or above it"
+            );
+        }
+    }
+}
+
 #[test]
 fn no_source_file_is_over_500_lines() {
     let tree = tree();
