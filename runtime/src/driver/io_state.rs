@@ -126,6 +126,7 @@ impl IoState {
     /// Adds `me` to the waiters of `direction`, unless an edge arrived since the last failed
     /// attempt (then returns true: try again at once). First makes sure a running hub polls the
     /// descriptor, calling `register` for a registration with the caller's hub if none does.
+    #[inline]
     pub(crate) fn add_waiter(
         &self,
         direction: Direction,
@@ -154,6 +155,7 @@ impl IoState {
 
     /// Takes `me` off the waiters of `direction` after it gave up (timed out or was cancelled),
     /// so waiter lists never grow with stale entries.
+    #[inline]
     pub(crate) fn remove_waiter(&self, direction: Direction, me: &Unparker) {
         // Woken by readiness: the event already took us off the list. (Should a timer fire in
         // the same instant, the entry left behind is dropped by the next event.)

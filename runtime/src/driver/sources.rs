@@ -74,11 +74,13 @@ impl IoDriver {
 
     /// Waits for events until `timeout` (`None`: until one comes). Follow with
     /// [`dispatch`](Self::dispatch).
+    #[inline]
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         {
-            let mut table = self.table.borrow_mut();
-            let released = std::mem::take(&mut table.released);
-            table.releasable.extend(released);
+            let table = &mut *self.table.borrow_mut();
+            if !table.released.is_empty() {
+                table.releasable.append(&mut table.released);
+            }
         }
         self.poller
             .poll(&mut self.events.borrow_mut(), timeout)
@@ -87,6 +89,7 @@ impl IoDriver {
 
     /// Hands the last poll's events to their descriptors, which wake their waiters; then frees
     /// the tokens that poll was the last to be able to report.
+    #[inline]
     pub(crate) fn dispatch(&self) {
         let ready: Vec<(Arc<IoState>, Event)> = {
             let events = self.events.borrow();
@@ -102,8 +105,8 @@ impl IoDriver {
         for (state, event) in ready {
             state.dispatch(&event);
         }
-        let mut table = self.table.borrow_mut();
-        for token in std::mem::take(&mut table.releasable) {
+        let table = &mut *self.table.borrow_mut();
+        for token in table.releasable.drain(..) {
             table.sources[token] = None;
             table.free.push(token);
             table.registered -= 1;
