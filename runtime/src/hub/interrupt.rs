@@ -125,7 +125,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 
 /// Installs, once per process, a panic hook that notes which green thread a panic starts in, and
 /// then calls the hook that was there before. Without it a green thread's panic would only be
-/// inferred (see `Hub::is_unwinding`), which is ambiguous while another green thread of the same
+/// inferred (see `crate::hub::unwinding`), which is ambiguous while another green thread of the same
 /// hub is suspended in the middle of an unwind.
 ///
 /// A program that replaces the hook itself should chain the previous one (see

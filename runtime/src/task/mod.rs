@@ -70,7 +70,7 @@ pub(crate) struct Task {
     /// interrupted. Owner-only, like `state`.
     finishing: AtomicBool,
     /// Panics this green thread started and has not finished unwinding, as far as the hub can
-    /// tell (see `Hub::is_unwinding`). Per green thread because `std::thread::panicking()` is per
+    /// tell (see `crate::hub::unwinding`). Per green thread because `std::thread::panicking()` is per
     /// OS thread: it is true for every green thread of a hub while one of them is suspended in
     /// the middle of an unwind. Owner-only, like `state`.
     unwinding: AtomicU32,
@@ -182,7 +182,7 @@ impl Task {
         self.unwinding.load(Ordering::Relaxed)
     }
 
-    /// On the owning hub: see `crate::unwinding`.
+    /// On the owning hub: see `crate::hub::unwinding`.
     pub(crate) fn counted_epoch(&self) -> u32 {
         self.counted_epoch.load(Ordering::Relaxed)
     }
