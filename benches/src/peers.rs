@@ -1,6 +1,30 @@
-//! How each peer runtime is started for a measurement: one hub, one worker, one thread.
+//! How each peer runtime is started for a measurement: one hub, one worker, one thread; and the
+//! timed loop every bench body runs inside it.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Times `iters` calls of `step` (given the round number) and nothing else, so that every peer's
+/// body is measured the same way. Generic, so `step` is inlined into the loop as if written there.
+pub fn timed_loop(iters: u64, mut step: impl FnMut(u64)) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        step(i);
+    }
+    start.elapsed()
+}
+
+/// [`timed_loop`] for async peers: awaits the future `step` makes for each round in turn.
+pub async fn timed_loop_async<F: Future<Output = ()>>(
+    iters: u64,
+    mut step: impl FnMut(u64) -> F,
+) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        step(i).await;
+    }
+    start.elapsed()
+}
 
 /// Runs `f` as the main green thread of a one-hub greenhub runtime.
 pub fn greenhub_timed<F>(f: F) -> Duration
@@ -34,7 +58,7 @@ pub fn may_one_worker() {
 /// Runs `future` on a tokio `current_thread` runtime.
 pub fn tokio_timed<F>(future: F) -> Duration
 where
-    F: std::future::Future<Output = Duration>,
+    F: Future<Output = Duration>,
 {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
