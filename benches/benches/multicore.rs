@@ -4,7 +4,7 @@
 //! to the calling hub, as do may's and tokio's when they can.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use greenhub_benches::peers::{timed_loop, timed_loop_async};
+use greenhub_benches::peers::{criterion_config, timed_loop, timed_loop_async};
 use std::future::Future;
 use std::time::Duration;
 
@@ -79,12 +79,5 @@ fn spawn_join(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
-criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join }
+criterion_group! { name = benches; config = criterion_config(20); targets = yield_now, spawn_join }
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use greenhub_benches::peers::{
-    greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
+    criterion_config, greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -150,12 +150,5 @@ fn main_side(iters: u64, turn: &AtomicU64, park: fn(), wake_partner: impl Fn()) 
     start.elapsed()
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
-criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join, park_unpark_ping_pong }
+criterion_group! { name = benches; config = criterion_config(30); targets = yield_now, spawn_join, park_unpark_ping_pong }
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use greenhub_benches::peers::{
-    greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
+    criterion_config, greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
 };
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -354,12 +354,5 @@ fn timeout_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
-criterion_group! { name = benches; config = config(); targets = channel_ping_pong, channel_ping_pong_across_hubs, cross_hub_stream, timers_10k, timeout_overhead }
+criterion_group! { name = benches; config = criterion_config(20); targets = channel_ping_pong, channel_ping_pong_across_hubs, cross_hub_stream, timers_10k, timeout_overhead }
 criterion_main!(benches);

@@ -4,6 +4,15 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// The criterion settings every bench against peers runs with (the command line still
+/// overrides them, as `report --quick` does); only the sample count differs between benches.
+pub fn criterion_config(sample_size: usize) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(sample_size)
+}
+
 /// Times `iters` calls of `step` (given the round number) and nothing else, so that every peer's
 /// body is measured the same way. Generic, so `step` is inlined into the loop as if written there.
 pub fn timed_loop(iters: u64, mut step: impl FnMut(u64)) -> Duration {
