@@ -1,7 +1,9 @@
 //! How each peer runtime is started for a measurement: one hub, one worker, one thread; and the
 //! timed loop every bench body runs inside it.
 
+use crate::process::announce;
 use std::future::Future;
+use std::io;
 use std::time::{Duration, Instant};
 
 /// The criterion settings every bench against peers runs with (the command line still
@@ -45,6 +47,24 @@ where
         .build()
         .expect("valid configuration")
         .run(f)
+}
+
+/// Runs a server under test on a one-hub greenhub runtime: binds `addr`, announces the bound
+/// address, and hands the listener to `serve`, which serves on the main green thread. Every
+/// one-hub greenhub server starts the same way; only what it does with a client differs.
+pub fn greenhub_one_hub_server<F>(addr: &str, serve: F) -> io::Result<()>
+where
+    F: FnOnce(greenhub::net::TcpListener) -> io::Result<()> + 'static,
+{
+    let addr = addr.to_string();
+    greenhub::Runtime::builder()
+        .hubs(1)
+        .build()?
+        .run(move || -> io::Result<()> {
+            let listener = greenhub::net::TcpListener::bind(addr.as_str())?;
+            announce(listener.local_addr()?);
+            serve(listener)
+        })
 }
 
 /// Runs `f` in a may coroutine with may configured for one worker.

@@ -42,6 +42,31 @@ pub fn announce(addr: std::net::SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
+/// The `main` of a server-under-test binary, `PROGRAM CONTENDER ADDR [CPU]`: pins itself to
+/// `CPU` when given, then serves with `serve` until killed. The echo and chat servers are
+/// started by their drivers with the same arguments, so they share this.
+///
+/// # Errors
+///
+/// What `serve` returns.
+pub fn server_main(serve: fn(&str, &str) -> std::io::Result<()>) -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let contender = args.get(1).map(String::as_str).unwrap_or("greenhub");
+    let addr = args.get(2).map(String::as_str).unwrap_or("127.0.0.1:0");
+    if let Some(cpu) = args.get(3).and_then(|c| c.parse().ok()) {
+        pin_to_cpu(cpu);
+    }
+    serve(contender, addr)
+}
+
+/// The error a server's `serve` returns for a contender name it does not know.
+pub fn unknown_contender(name: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("unknown contender {name}"),
+    )
+}
+
 /// The median of some measurements (the upper one of the middle two for an even count).
 ///
 /// # Panics
