@@ -10,6 +10,16 @@ pub fn pin_to_cpu(cpu: usize) -> bool {
     }
 }
 
+/// Pins the load generator (the calling thread) to CPU 1, away from the server under test on
+/// CPU 0. On a one-CPU machine it says that the two share it, so the table is read that way.
+pub fn pin_load_generator() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        pin_to_cpu(1);
+    } else {
+        println!("note: one CPU only, so server and load generator share it");
+    }
+}
+
 /// CPU time used so far by every thread of process `pid`, from `/proc/<pid>/task/*/schedstat`
 /// (nanoseconds, exact rather than in clock ticks).
 pub fn process_cpu_ns(pid: u32) -> Option<u64> {
