@@ -10,7 +10,7 @@
 
 use chat_demo::load::{LoadConfig, LoadReport};
 use greenhub_benches::chat::CONTENDERS;
-use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, start_announced};
+use greenhub_benches::process::{median, pin_load_generator, process_cpu_ns, start_announced};
 use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
 use std::io::{BufRead, BufReader};
 use std::process::Command;
@@ -117,11 +117,7 @@ fn main() -> std::io::Result<()> {
     } else {
         (3, 1000, &[(0.25, 2), (0.5, 4), (1.0, 8)])
     };
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
-        pin_to_cpu(1);
-    } else {
-        println!("note: one CPU only, so server and load generator share it");
-    }
+    pin_load_generator();
     println!("# Chat: {clients} clients in one room, {rounds} interleaved round(s), medians\n");
     println!("| offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|---|");

@@ -11,7 +11,9 @@
 
 use greenhub_benches::echo::{load, servers::CONTENDERS};
 use greenhub_benches::external::{echo_servers, External};
-use greenhub_benches::process::{median, pin_to_cpu, process_cpu_ns, start_announced, unpin};
+use greenhub_benches::process::{
+    median, pin_load_generator, process_cpu_ns, start_announced, unpin,
+};
 use greenhub_benches::rss::peak_resident_bytes_of_pid;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -104,12 +106,7 @@ fn main() -> std::io::Result<()> {
     for line in &skipped {
         println!("{line}");
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus >= 2 {
-        pin_to_cpu(1);
-    } else {
-        println!("note: one CPU only, so server and load generator share it");
-    }
+    pin_load_generator();
     println!("# Echo: 64-byte ping-pong, {rounds} interleaved round(s) of {measure:?} each\n");
     println!("| connections | server | round trips/s | p50 us | p99 us | server CPU us/round trip | CPU vs epoll | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|---|");

@@ -4,13 +4,24 @@
 //! to the calling hub, as do may's and tokio's when they can.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::time::{Duration, Instant};
+use greenhub_benches::peers::{criterion_config, timed_loop, timed_loop_async};
+use std::future::Future;
+use std::time::Duration;
 
 fn tokio_multi_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Runs `future` as a task on a worker of a multi-thread runtime with one worker per core, as
+/// the other peers run their bodies on one of their workers rather than on a blocked caller.
+fn tokio_all_workers<F>(future: F) -> Duration
+where
+    F: Future<Output = Duration> + Send + 'static,
+{
+    tokio_multi_thread().block_on(async move { tokio::spawn(future).await.unwrap() })
 }
 
 fn greenhub_all_hubs<F: FnOnce() -> Duration + 'static>(f: F) -> Duration {
@@ -30,39 +41,17 @@ fn yield_now(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield_now");
     group.bench_function("greenhub_all_hubs", |b| {
         b.iter_custom(|iters| {
-            greenhub_all_hubs(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    greenhub::yield_now();
-                }
-                start.elapsed()
-            })
+            greenhub_all_hubs(move || timed_loop(iters, |_| greenhub::yield_now()))
         })
     });
     group.bench_function("may_all_workers", |b| {
         b.iter_custom(|iters| {
-            may_all_workers(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    may::coroutine::yield_now();
-                }
-                start.elapsed()
-            })
+            may_all_workers(move || timed_loop(iters, |_| may::coroutine::yield_now()))
         })
     });
     group.bench_function("tokio_multi_thread", |b| {
         b.iter_custom(|iters| {
-            tokio_multi_thread().block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        tokio::task::yield_now().await;
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap()
-            })
+            tokio_all_workers(timed_loop_async(iters, |_| tokio::task::yield_now()))
         })
     });
     group.finish();
@@ -72,50 +61,23 @@ fn spawn_join(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_join");
     group.bench_function("greenhub_all_hubs", |b| {
         b.iter_custom(|iters| {
-            greenhub_all_hubs(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    greenhub::spawn(|| ()).join().unwrap();
-                }
-                start.elapsed()
-            })
+            greenhub_all_hubs(move || timed_loop(iters, |_| greenhub::spawn(|| ()).join().unwrap()))
         })
     });
     group.bench_function("may_all_workers", |b| {
         b.iter_custom(|iters| {
-            may_all_workers(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    may::go!(|| ()).join().unwrap();
-                }
-                start.elapsed()
-            })
+            may_all_workers(move || timed_loop(iters, |_| may::go!(|| ()).join().unwrap()))
         })
     });
     group.bench_function("tokio_multi_thread", |b| {
         b.iter_custom(|iters| {
-            tokio_multi_thread().block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        tokio::spawn(async {}).await.unwrap();
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap()
-            })
+            tokio_all_workers(timed_loop_async(iters, |_| async {
+                tokio::spawn(async {}).await.unwrap()
+            }))
         })
     });
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
-criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join }
+criterion_group! { name = benches; config = criterion_config(20); targets = yield_now, spawn_join }
 criterion_main!(benches);

@@ -5,7 +5,9 @@
 //! start-up and teardown stay out of the numbers.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
+use greenhub_benches::peers::{
+    criterion_config, greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,37 +15,13 @@ use std::time::{Duration, Instant};
 fn yield_now(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield_now");
     group.bench_function("greenhub", |b| {
-        b.iter_custom(|iters| {
-            greenhub_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    greenhub::yield_now();
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| greenhub_timed(move || timed_loop(iters, |_| greenhub::yield_now())))
     });
     group.bench_function("may", |b| {
-        b.iter_custom(|iters| {
-            may_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    may::coroutine::yield_now();
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| may_timed(move || timed_loop(iters, |_| may::coroutine::yield_now())))
     });
     group.bench_function("tokio_current_thread", |b| {
-        b.iter_custom(|iters| {
-            tokio_timed(async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    tokio::task::yield_now().await;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| tokio_timed(timed_loop_async(iters, |_| tokio::task::yield_now())))
     });
     group.bench_function("std_thread", |b| b.iter(std::thread::yield_now));
     group.finish();
@@ -53,35 +31,19 @@ fn spawn_join(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_join");
     group.bench_function("greenhub", |b| {
         b.iter_custom(|iters| {
-            greenhub_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    greenhub::spawn(|| ()).join().unwrap();
-                }
-                start.elapsed()
-            })
+            greenhub_timed(move || timed_loop(iters, |_| greenhub::spawn(|| ()).join().unwrap()))
         })
     });
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
-            may_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    may::go!(|| ()).join().unwrap();
-                }
-                start.elapsed()
-            })
+            may_timed(move || timed_loop(iters, |_| may::go!(|| ()).join().unwrap()))
         })
     });
     group.bench_function("tokio_current_thread", |b| {
         b.iter_custom(|iters| {
-            tokio_timed(async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    tokio::spawn(async {}).await.unwrap();
-                }
-                start.elapsed()
-            })
+            tokio_timed(timed_loop_async(iters, |_| async {
+                tokio::spawn(async {}).await.unwrap()
+            }))
         })
     });
     group.bench_function("std_thread", |b| {
@@ -188,12 +150,5 @@ fn main_side(iters: u64, turn: &AtomicU64, park: fn(), wake_partner: impl Fn()) 
     start.elapsed()
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
-criterion_group! { name = benches; config = config(); targets = yield_now, spawn_join, park_unpark_ping_pong }
+criterion_group! { name = benches; config = criterion_config(30); targets = yield_now, spawn_join, park_unpark_ping_pong }
 criterion_main!(benches);

@@ -3,30 +3,135 @@
 //! timers, and `timeout` overhead.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use greenhub_benches::peers::{greenhub_timed, may_timed, tokio_timed};
+use greenhub_benches::peers::{
+    criterion_config, greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
+};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// `iters` round trips through an echo green thread started by `start` (on this hub or another).
-fn greenhub_ping_pong(
-    iters: u64,
-    start: impl FnOnce(Box<dyn FnOnce() + Send>) -> greenhub::JoinHandle<()>,
-) -> Duration {
-    let (ping_tx, ping_rx) = greenhub::sync::channel::<u64>();
-    let (pong_tx, pong_rx) = greenhub::sync::channel::<u64>();
-    let echo = start(Box::new(move || {
-        for value in ping_rx.iter() {
-            pong_tx.send(value).unwrap();
-        }
-    }));
-    let begin = Instant::now();
-    for i in 0..iters {
-        ping_tx.send(i).unwrap();
-        black_box(pong_rx.recv().unwrap());
+/// Where a peer runs the other side of a measurement: a green thread on this hub or another, a
+/// may coroutine, an OS thread. A trait rather than a closure because the body's type is known
+/// only inside the generic bench body; a generic method keeps that body unboxed.
+trait Spawner: Copy {
+    type Handle;
+    fn spawn<F: FnOnce() + Send + 'static>(self, body: F) -> Self::Handle;
+    /// Waits for the body, passing its panic on.
+    fn join(handle: Self::Handle);
+}
+
+/// `greenhub::spawn`: a green thread on the calling hub.
+#[derive(Clone, Copy)]
+struct GreenThread;
+
+/// `greenhub::spawn_on`: a green thread on the given hub.
+#[derive(Clone, Copy)]
+struct OnHub(usize);
+
+/// `may::go!`: a may coroutine.
+#[derive(Clone, Copy)]
+struct Coroutine;
+
+/// `std::thread::spawn`: an OS thread.
+#[derive(Clone, Copy)]
+struct OsThread;
+
+impl Spawner for GreenThread {
+    type Handle = greenhub::JoinHandle<()>;
+    fn spawn<F: FnOnce() + Send + 'static>(self, body: F) -> Self::Handle {
+        greenhub::spawn(body)
     }
-    let elapsed = begin.elapsed();
+    fn join(handle: Self::Handle) {
+        handle.join().unwrap();
+    }
+}
+
+impl Spawner for OnHub {
+    type Handle = greenhub::JoinHandle<()>;
+    fn spawn<F: FnOnce() + Send + 'static>(self, body: F) -> Self::Handle {
+        greenhub::spawn_on(self.0, body)
+    }
+    fn join(handle: Self::Handle) {
+        handle.join().unwrap();
+    }
+}
+
+impl Spawner for Coroutine {
+    type Handle = may::coroutine::JoinHandle<()>;
+    fn spawn<F: FnOnce() + Send + 'static>(self, body: F) -> Self::Handle {
+        may::go!(body)
+    }
+    fn join(handle: Self::Handle) {
+        handle.join().unwrap();
+    }
+}
+
+impl Spawner for OsThread {
+    type Handle = std::thread::JoinHandle<()>;
+    fn spawn<F: FnOnce() + Send + 'static>(self, body: F) -> Self::Handle {
+        std::thread::spawn(body)
+    }
+    fn join(handle: Self::Handle) {
+        handle.join().unwrap();
+    }
+}
+
+/// The sending end of a peer's blocking channel of `u64`. Every peer spells it `send`, but
+/// only a trait lets one generic body call them all.
+trait SendEnd: Send + 'static {
+    fn send_value(&self, value: u64);
+}
+
+/// The receiving end: `None` once every sender is gone.
+trait RecvEnd: Send + 'static {
+    fn recv_value(&self) -> Option<u64>;
+}
+
+/// Implements the ends as the inherent `send(..).unwrap()` and `recv().ok()` of each type.
+macro_rules! channel_ends {
+    (send: $($tx:ty),*; recv: $($rx:ty),*;) => {
+        $(impl SendEnd for $tx {
+            #[inline]
+            fn send_value(&self, value: u64) {
+                self.send(value).unwrap();
+            }
+        })*
+        $(impl RecvEnd for $rx {
+            #[inline]
+            fn recv_value(&self) -> Option<u64> {
+                self.recv().ok()
+            }
+        })*
+    };
+}
+
+channel_ends! {
+    send: greenhub::sync::Sender<u64>, may::sync::mpsc::Sender<u64>, std::sync::mpsc::Sender<u64>,
+        std::sync::mpsc::SyncSender<u64>, crossbeam_channel::Sender<u64>;
+    recv: greenhub::sync::Receiver<u64>, may::sync::mpsc::Receiver<u64>,
+        std::sync::mpsc::Receiver<u64>, crossbeam_channel::Receiver<u64>;
+}
+
+/// `iters` round trips through an echo started by `spawner`, over two channels made by
+/// `channel`: one body for every blocking peer, which differ only in what they pass in.
+fn ping_pong<S, T, R>(iters: u64, spawner: S, channel: impl Fn() -> (T, R)) -> Duration
+where
+    S: Spawner,
+    T: SendEnd,
+    R: RecvEnd,
+{
+    let (ping_tx, ping_rx) = channel();
+    let (pong_tx, pong_rx) = channel();
+    let echo = spawner.spawn(move || {
+        while let Some(value) = ping_rx.recv_value() {
+            pong_tx.send_value(value);
+        }
+    });
+    let elapsed = timed_loop(iters, |i| {
+        ping_tx.send_value(i);
+        black_box(pong_rx.recv_value().unwrap());
+    });
     drop(ping_tx);
-    echo.join().unwrap();
+    S::join(echo);
     elapsed
 }
 
@@ -53,28 +158,13 @@ async fn tokio_ping_pong(iters: u64) -> Duration {
 fn channel_ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group("channel_ping_pong");
     group.bench_function("greenhub", |b| {
-        b.iter_custom(|iters| greenhub_timed(move || greenhub_ping_pong(iters, greenhub::spawn)))
+        b.iter_custom(|iters| {
+            greenhub_timed(move || ping_pong(iters, GreenThread, greenhub::sync::channel))
+        })
     });
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
-            may_timed(move || {
-                let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
-                let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
-                let echo = may::go!(move || {
-                    while let Ok(value) = ping_rx.recv() {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    black_box(pong_rx.recv().unwrap());
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.join().unwrap();
-                elapsed
-            })
+            may_timed(move || ping_pong(iters, Coroutine, may::sync::mpsc::channel))
         })
     });
     group.bench_function("tokio_current_thread", |b| {
@@ -83,45 +173,38 @@ fn channel_ping_pong(c: &mut Criterion) {
     group.finish();
 }
 
+/// A stream of `iters` values from a producer started by `spawner` to this side, through the
+/// bounded channel `(tx, rx)`: one body for every blocking peer. The producer's start is timed.
+fn stream<S, T, R>(iters: u64, spawner: S, (tx, rx): (T, R)) -> Duration
+where
+    S: Spawner,
+    T: SendEnd,
+    R: RecvEnd,
+{
+    let start = Instant::now();
+    let producer = spawner.spawn(move || {
+        for i in 0..iters {
+            tx.send_value(i);
+        }
+    });
+    for _ in 0..iters {
+        black_box(rx.recv_value().unwrap());
+    }
+    let elapsed = start.elapsed();
+    S::join(producer);
+    elapsed
+}
+
 /// Time per message of a stream of small messages from one hub (or thread) to another.
 fn cross_hub_stream(c: &mut Criterion) {
     let mut group = c.benchmark_group("cross_hub_stream");
     group.bench_function("greenhub_two_hubs", |b| {
         b.iter_custom(|iters| {
-            let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
-            rt.run(move || {
-                let (tx, rx) = greenhub::sync::bounded::<u64>(1024);
-                let start = Instant::now();
-                let producer = greenhub::spawn_on(1, move || {
-                    for i in 0..iters {
-                        tx.send(i).unwrap();
-                    }
-                });
-                for _ in 0..iters {
-                    black_box(rx.recv().unwrap());
-                }
-                let elapsed = start.elapsed();
-                producer.join().unwrap();
-                elapsed
-            })
+            greenhub_two_hubs(move || stream(iters, OnHub(1), greenhub::sync::bounded(1024)))
         })
     });
     group.bench_function("std_mpsc_two_threads", |b| {
-        b.iter_custom(|iters| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(1024);
-            let start = Instant::now();
-            let producer = std::thread::spawn(move || {
-                for i in 0..iters {
-                    tx.send(i).unwrap();
-                }
-            });
-            for _ in 0..iters {
-                black_box(rx.recv().unwrap());
-            }
-            let elapsed = start.elapsed();
-            producer.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(|iters| stream(iters, OsThread, std::sync::mpsc::sync_channel(1024)))
     });
     group.bench_function("tokio_multi_thread", |b| {
         b.iter_custom(|iters| {
@@ -143,23 +226,15 @@ fn cross_hub_stream(c: &mut Criterion) {
         })
     });
     group.bench_function("crossbeam_two_threads", |b| {
-        b.iter_custom(|iters| {
-            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-            let start = Instant::now();
-            let producer = std::thread::spawn(move || {
-                for i in 0..iters {
-                    tx.send(i).unwrap();
-                }
-            });
-            for _ in 0..iters {
-                black_box(rx.recv().unwrap());
-            }
-            let elapsed = start.elapsed();
-            producer.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(|iters| stream(iters, OsThread, crossbeam_channel::bounded(1024)))
     });
     group.finish();
+}
+
+/// Runs `f` as the main green thread of a two-hub runtime, so that hub 1 is another core's.
+fn greenhub_two_hubs(f: impl FnOnce() -> Duration + 'static) -> Duration {
+    let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+    rt.run(f)
 }
 
 fn tokio_multi_thread() -> tokio::runtime::Runtime {
@@ -176,49 +251,14 @@ fn channel_ping_pong_across_hubs(c: &mut Criterion) {
     let mut group = c.benchmark_group("channel_ping_pong_across_hubs");
     group.bench_function("greenhub_two_hubs", |b| {
         b.iter_custom(|iters| {
-            let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
-            rt.run(move || greenhub_ping_pong(iters, |echo| greenhub::spawn_on(1, echo)))
+            greenhub_two_hubs(move || ping_pong(iters, OnHub(1), greenhub::sync::channel))
         })
     });
     group.bench_function("std_mpsc_two_threads", |b| {
-        b.iter_custom(|iters| {
-            let (ping_tx, ping_rx) = std::sync::mpsc::channel::<u64>();
-            let (pong_tx, pong_rx) = std::sync::mpsc::channel::<u64>();
-            let echo = std::thread::spawn(move || {
-                for value in ping_rx.iter() {
-                    pong_tx.send(value).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).unwrap();
-                black_box(pong_rx.recv().unwrap());
-            }
-            let elapsed = start.elapsed();
-            drop(ping_tx);
-            echo.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(|iters| ping_pong(iters, OsThread, std::sync::mpsc::channel))
     });
     group.bench_function("crossbeam_two_threads", |b| {
-        b.iter_custom(|iters| {
-            let (ping_tx, ping_rx) = crossbeam_channel::unbounded::<u64>();
-            let (pong_tx, pong_rx) = crossbeam_channel::unbounded::<u64>();
-            let echo = std::thread::spawn(move || {
-                for value in ping_rx.iter() {
-                    pong_tx.send(value).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).unwrap();
-                black_box(pong_rx.recv().unwrap());
-            }
-            let elapsed = start.elapsed();
-            drop(ping_tx);
-            echo.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(|iters| ping_pong(iters, OsThread, crossbeam_channel::unbounded))
     });
     group.bench_function("tokio_multi_thread", |b| {
         b.iter_custom(|iters| tokio_multi_thread().block_on(tokio_ping_pong(iters)))
@@ -226,59 +266,55 @@ fn channel_ping_pong_across_hubs(c: &mut Criterion) {
     group.finish();
 }
 
+/// How many sleepers one round of `timers_10k` starts.
+const SLEEPERS: u64 = 10_000;
+
+/// The deadline of sleeper `i`: a hundred steps over 1 ms.
+fn delay(i: u64) -> Duration {
+    Duration::from_nanos(1_000_000 * (i % 100) / 100)
+}
+
+/// Starts the [`SLEEPERS`] with `spawner`, each calling its peer's `sleep`, and joins them all.
+/// `sleep` is a function item, so the call stays direct.
+fn sleep_and_join<S: Spawner>(spawner: S, sleep: impl Fn(Duration) + Copy + Send + 'static) {
+    let sleepers: Vec<_> = (0..SLEEPERS)
+        .map(|i| spawner.spawn(move || sleep(delay(i))))
+        .collect();
+    for sleeper in sleepers {
+        S::join(sleeper);
+    }
+}
+
+/// [`sleep_and_join`] for tokio tasks.
+async fn tokio_sleep_and_join() {
+    let sleepers: Vec<_> = (0..SLEEPERS)
+        .map(|i| tokio::spawn(tokio::time::sleep(delay(i))))
+        .collect();
+    for sleeper in sleepers {
+        sleeper.await.unwrap();
+    }
+}
+
 /// 10,000 sleepers with deadlines spread over 1 ms, all woken and joined: the timer heap's
 /// insert, expiry and wake costs at scale. Reported per iteration (all 10,000).
 fn timers_10k(c: &mut Criterion) {
-    const SLEEPERS: u64 = 10_000;
-    let delay = |i: u64| Duration::from_nanos(1_000_000 * (i % 100) / 100);
     let mut group = c.benchmark_group("timers_10k");
     group.bench_function("greenhub", |b| {
         b.iter_custom(|iters| {
             greenhub_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let sleepers: Vec<_> = (0..SLEEPERS)
-                        .map(|i| greenhub::spawn(move || greenhub::sleep(delay(i))))
-                        .collect();
-                    for sleeper in sleepers {
-                        sleeper.join().unwrap();
-                    }
-                }
-                start.elapsed()
+                timed_loop(iters, |_| sleep_and_join(GreenThread, greenhub::sleep))
             })
         })
     });
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
             may_timed(move || {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let sleepers: Vec<_> = (0..SLEEPERS)
-                        .map(|i| may::go!(move || may::coroutine::sleep(delay(i))))
-                        .collect();
-                    for sleeper in sleepers {
-                        sleeper.join().unwrap();
-                    }
-                }
-                start.elapsed()
+                timed_loop(iters, |_| sleep_and_join(Coroutine, may::coroutine::sleep))
             })
         })
     });
     group.bench_function("tokio_current_thread", |b| {
-        b.iter_custom(|iters| {
-            tokio_timed(async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let sleepers: Vec<_> = (0..SLEEPERS)
-                        .map(|i| tokio::spawn(tokio::time::sleep(delay(i))))
-                        .collect();
-                    for sleeper in sleepers {
-                        sleeper.await.unwrap();
-                    }
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| tokio_timed(timed_loop_async(iters, |_| tokio_sleep_and_join())))
     });
     group.finish();
 }
@@ -289,49 +325,34 @@ fn timeout_overhead(c: &mut Criterion) {
     group.bench_function("greenhub_timeout", |b| {
         b.iter_custom(|iters| {
             greenhub_timed(move || {
-                let start = Instant::now();
-                for i in 0..iters {
+                timed_loop(iters, |i| {
                     black_box(greenhub::timeout(Duration::from_secs(1), || black_box(i)).unwrap());
-                }
-                start.elapsed()
+                })
             })
         })
     });
     group.bench_function("no_timeout", |b| {
         b.iter_custom(|iters| {
             greenhub_timed(move || {
-                let start = Instant::now();
-                for i in 0..iters {
+                timed_loop(iters, |i| {
                     black_box(black_box(i));
-                }
-                start.elapsed()
+                })
             })
         })
     });
     group.bench_function("tokio_timeout", |b| {
         b.iter_custom(|iters| {
-            tokio_timed(async move {
-                let start = Instant::now();
-                for i in 0..iters {
-                    black_box(
-                        tokio::time::timeout(Duration::from_secs(1), async { black_box(i) })
-                            .await
-                            .unwrap(),
-                    );
-                }
-                start.elapsed()
-            })
+            tokio_timed(timed_loop_async(iters, |i| async move {
+                black_box(
+                    tokio::time::timeout(Duration::from_secs(1), async { black_box(i) })
+                        .await
+                        .unwrap(),
+                );
+            }))
         })
     });
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
-criterion_group! { name = benches; config = config(); targets = channel_ping_pong, channel_ping_pong_across_hubs, cross_hub_stream, timers_10k, timeout_overhead }
+criterion_group! { name = benches; config = criterion_config(20); targets = channel_ping_pong, channel_ping_pong_across_hubs, cross_hub_stream, timers_10k, timeout_overhead }
 criterion_main!(benches);

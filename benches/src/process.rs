@@ -10,6 +10,16 @@ pub fn pin_to_cpu(cpu: usize) -> bool {
     }
 }
 
+/// Pins the load generator (the calling thread) to CPU 1, away from the server under test on
+/// CPU 0. On a one-CPU machine it says that the two share it, so the table is read that way.
+pub fn pin_load_generator() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        pin_to_cpu(1);
+    } else {
+        println!("note: one CPU only, so server and load generator share it");
+    }
+}
+
 /// CPU time used so far by every thread of process `pid`, from `/proc/<pid>/task/*/schedstat`
 /// (nanoseconds, exact rather than in clock ticks).
 pub fn process_cpu_ns(pid: u32) -> Option<u64> {
@@ -40,6 +50,31 @@ pub fn announce(addr: std::net::SocketAddr) {
     use std::io::Write;
     println!("{addr}");
     let _ = std::io::stdout().flush();
+}
+
+/// The `main` of a server-under-test binary, `PROGRAM CONTENDER ADDR [CPU]`: pins itself to
+/// `CPU` when given, then serves with `serve` until killed. The echo and chat servers are
+/// started by their drivers with the same arguments, so they share this.
+///
+/// # Errors
+///
+/// What `serve` returns.
+pub fn server_main(serve: fn(&str, &str) -> std::io::Result<()>) -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let contender = args.get(1).map(String::as_str).unwrap_or("greenhub");
+    let addr = args.get(2).map(String::as_str).unwrap_or("127.0.0.1:0");
+    if let Some(cpu) = args.get(3).and_then(|c| c.parse().ok()) {
+        pin_to_cpu(cpu);
+    }
+    serve(contender, addr)
+}
+
+/// The error a server's `serve` returns for a contender name it does not know.
+pub fn unknown_contender(name: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("unknown contender {name}"),
+    )
 }
 
 /// The median of some measurements (the upper one of the middle two for an even count).

@@ -2,11 +2,5 @@
 //! address, then serves until killed.
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let contender = args.get(1).map(String::as_str).unwrap_or("greenhub");
-    let addr = args.get(2).map(String::as_str).unwrap_or("127.0.0.1:0");
-    if let Some(cpu) = args.get(3).and_then(|c| c.parse().ok()) {
-        greenhub_benches::process::pin_to_cpu(cpu);
-    }
-    greenhub_benches::echo::servers::serve(contender, addr)
+    greenhub_benches::process::server_main(greenhub_benches::echo::servers::serve)
 }

@@ -3,7 +3,8 @@
 
 pub mod tokio_server;
 
-use crate::process::announce;
+use crate::peers::greenhub_one_hub_server;
+use crate::process::unknown_contender;
 use std::io;
 
 /// The contenders, in the order the driver interleaves them.
@@ -21,22 +22,14 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
                 addr,
                 chat_demo::server::Config::default(),
             )),
-        other => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("unknown contender {other}"),
-        )),
+        other => Err(unknown_contender(other)),
     }
 }
 
+/// The chat-demo server itself, on one hub; it never shuts down.
 fn greenhub_server(addr: &str) -> io::Result<()> {
-    let addr = addr.to_string();
-    greenhub::Runtime::builder()
-        .hubs(1)
-        .build()?
-        .run(move || -> io::Result<()> {
-            let listener = greenhub::net::TcpListener::bind(addr.as_str())?;
-            announce(listener.local_addr()?);
-            let never = std::sync::Arc::new(greenhub::sync::Event::new());
-            chat_demo::server::serve(listener, chat_demo::server::Config::default(), never)
-        })
+    greenhub_one_hub_server(addr, |listener| {
+        let never = std::sync::Arc::new(greenhub::sync::Event::new());
+        chat_demo::server::serve(listener, chat_demo::server::Config::default(), never)
+    })
 }

@@ -2,7 +2,8 @@
 //! one thread (one hub, one may worker, tokio current_thread, one epoll loop) and prints its
 //! address on stdout once it listens.
 
-use crate::process::announce;
+use crate::peers::greenhub_one_hub_server;
+use crate::process::{announce, unknown_contender};
 use std::io::{self, Read, Write};
 
 /// The contenders built here, in the order the driver interleaves them. `greenhub_all_hubs`
@@ -17,37 +18,28 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
         "tokio" => tokio_server(addr),
         "may" => may_server(addr),
         "epoll" => epoll_server(addr),
-        other => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("unknown contender {other}"),
-        )),
+        other => Err(unknown_contender(other)),
     }
 }
 
 fn greenhub_server(addr: &str) -> io::Result<()> {
-    let addr = addr.to_string();
-    greenhub::Runtime::builder()
-        .hubs(1)
-        .build()?
-        .run(move || -> io::Result<()> {
-            let listener = greenhub::net::TcpListener::bind(addr.as_str())?;
-            announce(listener.local_addr()?);
-            for client in listener.incoming() {
-                let mut client = client?;
-                client.set_nodelay(true)?;
-                greenhub::spawn(move || -> io::Result<()> {
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let n = client.read(&mut buf)?;
-                        if n == 0 {
-                            return Ok(());
-                        }
-                        client.write_all(&buf[..n])?;
+    greenhub_one_hub_server(addr, |listener| {
+        for client in listener.incoming() {
+            let mut client = client?;
+            client.set_nodelay(true)?;
+            greenhub::spawn(move || -> io::Result<()> {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = client.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
                     }
-                });
-            }
-            Ok(())
-        })
+                    client.write_all(&buf[..n])?;
+                }
+            });
+        }
+        Ok(())
+    })
 }
 
 /// One `SO_REUSEPORT` listener per hub; the kernel spreads the connections.
