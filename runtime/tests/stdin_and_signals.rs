@@ -1,8 +1,10 @@
 //! Cooperative stdin (from a pipe and from a regular file) and signal waiting. Each stdin case
 //! runs this test binary again as a child process with its standard input redirected.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::time::Duration;
 
 const CHILD: &str = "GREENHUB_STDIN_CHILD";
@@ -220,6 +222,98 @@ fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
             "ready",
             "first: \"one\\n\"",
             "second: \"two\\n\""
+        ],
+        "child said {seen:?}"
+    );
+    Ok(())
+}
+
+const HANDED_CHILD: &str = "GREENHUB_STDIN_HANDED_CHILD";
+
+/// In the child: `holder` reads stdin (holding it, parked on the empty pipe) while `waiter`
+/// waits for its turn. Once input comes, the holder reads its line and cancels the waiter at
+/// once: the lock is just handed to the waiter, which has not run yet.
+fn handed_child_main() {
+    let rt = greenhub::Runtime::builder().hubs(1).build().unwrap();
+    rt.run(|| {
+        let waiter: Rc<RefCell<Option<greenhub::JoinHandle<String>>>> = Rc::default();
+        let to_cancel = waiter.clone();
+        let holder = greenhub::spawn(move || {
+            let mut line = String::new();
+            greenhub::io::stdin().read_line(&mut line).unwrap();
+            to_cancel.borrow().as_ref().unwrap().cancel();
+            line
+        });
+        greenhub::sleep(Duration::from_millis(20));
+        *waiter.borrow_mut() = Some(greenhub::spawn(|| {
+            let mut line = String::new();
+            greenhub::io::stdin().read_line(&mut line).unwrap();
+            line
+        }));
+        greenhub::sleep(Duration::from_millis(20));
+        println!("ready");
+        println!("holder: {:?}", holder.join().unwrap());
+        let cancelled = waiter.borrow_mut().take().unwrap().join();
+        println!("waiter: {:?}", cancelled.map_err(|e| e.is_cancelled()));
+        let mut rest = String::new();
+        greenhub::io::stdin().read_line(&mut rest).unwrap();
+        println!("next reader: {rest:?}");
+    });
+}
+
+/// A reader cancelled while it waits for its turn at stdin leaves without reading, even when
+/// the lock was handed to it before it got to run: the line stays for the next reader.
+#[test]
+fn a_reader_cancelled_as_it_is_handed_stdin_leaves_the_line_for_the_next() -> io::Result<()> {
+    use std::io::BufRead;
+    if std::env::var(HANDED_CHILD).is_ok() {
+        handed_child_main();
+        return Ok(());
+    }
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "a_reader_cancelled_as_it_is_handed_stdin_leaves_the_line_for_the_next",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env(HANDED_CHILD, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().unwrap();
+    let mut output = io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    while output.read_line(&mut line)? > 0 {
+        seen.push(line.trim_end().to_string());
+        line.clear();
+        if seen.last().is_some_and(|l| l == "ready") {
+            input.write_all(b"a\nb\n")?;
+            drop(input);
+            break;
+        }
+    }
+    while output.read_line(&mut line)? > 0 {
+        seen.push(line.trim_end().to_string());
+        line.clear();
+    }
+    assert!(child.wait()?.success(), "child said {seen:?}");
+    let said: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|l| {
+            ["holder", "waiter", "next"]
+                .iter()
+                .any(|s| l.starts_with(s))
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "holder: \"a\\n\"",
+            "waiter: Err(true)",
+            "next reader: \"b\\n\""
         ],
         "child said {seen:?}"
     );

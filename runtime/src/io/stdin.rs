@@ -2,6 +2,7 @@
 //! polled, through a reader thread when it is a regular file.
 
 use super::source::{Direction, Source};
+use crate::hub::interrupt;
 use crate::sync::{Mutex, MutexGuard, Receiver};
 use crate::sys::os_result;
 use std::io::{self, Read};
@@ -85,7 +86,15 @@ fn shared() -> &'static Mutex<StdinState> {
 /// read nothing, so whatever is buffered stays for the next reader. A reader that panics or is
 /// cancelled while holding the lock releases it (this mutex is not poisoned).
 fn lock() -> MutexGuard<'static, StdinState> {
-    shared().lock()
+    let guard = shared().lock();
+    // Getting the lock is not the read. A reader cancelled (or whose deadline passed) while it
+    // waited may have been handed the lock before it ran again; it must still leave without
+    // reading, or it would take a buffered line away from the next reader.
+    if let Some(interrupt) = interrupt::pending() {
+        drop(guard);
+        interrupt.raise();
+    }
+    guard
 }
 
 /// One read(2) of descriptor 0 that cannot block: poll says data (or end of input) is there.
