@@ -315,3 +315,57 @@ fn a_destructor_that_can_never_finish_is_given_up_and_its_join_returns() {
         "the join of a green thread given up at shutdown never returned"
     );
 }
+
+/// A green thread given up while it waits for a mutex that outlives its runtime (a `static`)
+/// never leaves the mutex's waiter list; the unlock that would have woken it goes to the next
+/// waiter, in a later runtime, instead of being lost with it.
+#[test]
+fn a_waiter_given_up_with_its_runtime_does_not_swallow_the_next_unlock() {
+    static SHARED: std::sync::LazyLock<greenhub::sync::Mutex<u32>> =
+        std::sync::LazyLock::new(|| greenhub::sync::Mutex::new(0));
+    let held = SHARED.lock(); // by this OS thread, for now
+    let first = common::within(Duration::from_secs(20), || {
+        greenhub::Runtime::builder()
+            .hubs(1)
+            .build()
+            .unwrap()
+            .run(|| {
+                struct LocksOnDrop;
+                impl Drop for LocksOnDrop {
+                    fn drop(&mut self) {
+                        // Runs during the shutdown's cancel: an unwinding green thread's wait is
+                        // not interrupted, so it is given up here, still on the mutex's list.
+                        *SHARED.lock() += 1;
+                    }
+                }
+                greenhub::spawn(|| {
+                    let _locks = LocksOnDrop;
+                    greenhub::sleep(Duration::from_secs(3600));
+                });
+                greenhub::sleep(Duration::from_millis(10));
+            })
+    });
+    assert!(first.is_some(), "the first runtime never stopped");
+    let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        greenhub::Runtime::builder()
+            .hubs(1)
+            .build()
+            .unwrap()
+            .run(move || {
+                let waiter = greenhub::spawn(|| *SHARED.lock() += 10);
+                greenhub::sleep(Duration::from_millis(20)); // it is queued behind the given-up one
+                waiting_tx.send(()).unwrap();
+                waiter.join().unwrap();
+            });
+        let _ = done_tx.send(());
+    });
+    waiting_rx.recv().unwrap();
+    drop(held);
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "the unlock went to the green thread given up with the first runtime"
+    );
+    assert_eq!(*SHARED.lock(), 10);
+}

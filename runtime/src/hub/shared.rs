@@ -154,13 +154,18 @@ impl HubShared {
 }
 
 impl Home for HubShared {
-    fn wake(&self, task: &Arc<Task>) {
+    fn wake(&self, task: &Arc<Task>) -> bool {
         if self.with_own_hub(|hub| hub.wake_task_here(task)).is_some() {
-            return;
+            return true;
+        }
+        if self.is_stopped() {
+            // Given up when its hub stopped: nobody will ever run it.
+            return false;
         }
         if task.needs_remote_wake_entry() {
             self.push_remote(Remote::Wake(task.clone()));
         }
+        true
     }
 
     fn waker_handle_added(&self) {

@@ -71,6 +71,10 @@ impl Unpark for ClaimWaiter {
     fn unpark(&self) {
         self.who.unpark();
     }
+
+    fn wake_if_alive(&self) -> bool {
+        self.who.wake_if_alive()
+    }
 }
 
 #[cfg(all(test, not(loom)))]

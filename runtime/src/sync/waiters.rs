@@ -66,15 +66,19 @@ impl<W: Unpark> WaitList<W> {
         }
     }
 
-    /// Wakes the longest-waiting one. Returns whether there was one.
+    /// Wakes the longest-waiting one that can still run. Returns whether there was one.
+    ///
+    /// A green thread given up while it waited (its runtime stopped with it parked in a
+    /// destructor, say) never leaves the list by itself; its wake would be lost with it, so the
+    /// wake goes to the next waiter. That matters for a primitive that outlives a runtime (a
+    /// `static`, or one shared with a later runtime).
     pub(crate) fn wake_one(&mut self) -> bool {
-        match self.waiters.pop_front() {
-            Some((_, who)) => {
-                who.unpark();
-                true
+        while let Some((_, who)) = self.waiters.pop_front() {
+            if who.wake_if_alive() {
+                return true;
             }
-            None => false,
         }
+        false
     }
 
     /// Takes the longest-waiting one for which `chosen` returns true off the list, without

@@ -10,6 +10,14 @@ use std::sync::Arc;
 /// thread). The waiter lists of `sync` and the join packet hold these.
 pub(crate) trait Unpark {
     fn unpark(&self);
+
+    /// Wakes the waiter and says whether it can still run: false for a green thread whose hub
+    /// stopped for good while it waited (it was given up and will never look again), so that a
+    /// waiter list passes such a wake on to the next waiter instead of losing it.
+    fn wake_if_alive(&self) -> bool {
+        self.unpark();
+        true
+    }
 }
 
 /// A unique identifier of a green thread (or of an OS thread seen through [`current`]).
@@ -51,11 +59,25 @@ impl Unpark for Unparker {
     fn unpark(&self) {
         Unparker::unpark(self)
     }
+
+    fn wake_if_alive(&self) -> bool {
+        match self {
+            Unparker::Green(task) => task.wake(),
+            Unparker::Os(thread) => {
+                thread.unpark();
+                true
+            }
+        }
+    }
 }
 
 impl Unpark for GreenThread {
     fn unpark(&self) {
         self.inner.unpark()
+    }
+
+    fn wake_if_alive(&self) -> bool {
+        self.inner.wake_if_alive()
     }
 }
 
@@ -73,7 +95,9 @@ pub(crate) enum Unparker {
 impl Unparker {
     pub(crate) fn unpark(&self) {
         match self {
-            Unparker::Green(task) => task.wake(),
+            Unparker::Green(task) => {
+                task.wake();
+            }
             Unparker::Os(thread) => thread.unpark(),
         }
     }

@@ -25,8 +25,9 @@ use std::sync::Arc;
 /// trait, so that the header sits below the hub and knows nothing of it.
 pub(crate) trait Home: Send + Sync {
     /// Wakes `task`, one of this hub's green threads, from any thread: directly on the hub's
-    /// own thread, else through its remote queue.
-    fn wake(&self, task: &Arc<Task>);
+    /// own thread, else through its remote queue. Returns false when the hub has stopped for
+    /// good, so the green thread can never run again (it was given up while it waited).
+    fn wake(&self, task: &Arc<Task>) -> bool;
 
     /// A [`GreenThread`] handle to one of its green threads was made.
     fn waker_handle_added(&self);
@@ -234,8 +235,10 @@ impl Task {
 
     /// Wakes the task from any thread: directly when called on its own hub, else through the
     /// hub's remote queue (at most one entry per task at a time).
-    pub(crate) fn wake(self: &Arc<Self>) {
-        self.home.wake(self);
+    /// Wakes the task from any thread; false when its hub has stopped for good (see
+    /// [`Home::wake`]).
+    pub(crate) fn wake(self: &Arc<Self>) -> bool {
+        self.home.wake(self)
     }
 
     /// From another thread: whether this wake must queue an entry in the hub's remote queue
