@@ -72,7 +72,17 @@ impl<W: Unpark> WaitList<W> {
     /// destructor, say) never leaves the list by itself; its wake would be lost with it, so the
     /// wake goes to the next waiter. That matters for a primitive that outlives a runtime (a
     /// `static`, or one shared with a later runtime).
+    #[inline]
     pub(crate) fn wake_one(&mut self) -> bool {
+        match self.waiters.pop_front() {
+            Some((_, who)) => who.wake_if_alive() || self.wake_one_after_a_gone_waiter(),
+            None => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_one_after_a_gone_waiter(&mut self) -> bool {
         while let Some((_, who)) = self.waiters.pop_front() {
             if who.wake_if_alive() {
                 return true;
