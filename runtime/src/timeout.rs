@@ -77,20 +77,17 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         let task = hub.current_task_ref()?;
         let new = Scope::new(deadline, id, hub.unwinding_depth(task));
         let enclosing = task.scope();
-        // Only an earlier deadline needs a scope of its own (and a timer), or one opened in
-        // a destructor running during an unwind: the enclosing scope cannot end its waits.
-        let own_scope = new.is_earlier_than(enclosing) || new.depth() != enclosing.depth();
-        let timer = own_scope.then(|| {
+        // Only an earlier deadline needs a scope of its own, or one opened in a destructor
+        // running during an unwind: the enclosing scope cannot end its waits. Its timer is
+        // armed only while the green thread parks inside it (see `Hub::park`).
+        if new.is_earlier_than(enclosing) || new.depth() != enclosing.depth() {
             task.set_scope(new);
-            hub.timer(deadline)
-        });
+        }
         let _restore = Restore {
             set: |scope| task.set_scope(scope),
             enclosing,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(f.take().expect("runs once")));
-        drop(timer);
-        Some(outcome)
+        Some(catch_unwind(AssertUnwindSafe(f.take().expect("runs once"))))
     })
     .flatten();
     let outcome = match in_green_thread {

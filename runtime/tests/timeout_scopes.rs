@@ -88,3 +88,51 @@ fn a_panic_inside_a_scope_is_not_swallowed() {
         assert!(handle.join().unwrap_err().is_panic());
     });
 }
+
+/// CPU time of the calling OS thread.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for clock_gettime to fill.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(result, 0);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// A scope arms its timer only while its green thread parks. A destructor that waits while its
+/// green thread unwinds out of an expired scope is not interrupted again, and must not be woken
+/// again and again by that scope either: its hub stays asleep until the destructor's wait ends.
+#[test]
+fn a_destructor_waiting_inside_an_expired_scope_does_not_spin() {
+    greenhub::Runtime::builder()
+        .hubs(1)
+        .build()
+        .unwrap()
+        .run(|| {
+            let (tx, rx) = greenhub::sync::channel::<()>();
+            let victim = greenhub::spawn(move || {
+                struct WaitsOnDrop(greenhub::sync::Receiver<()>);
+                impl Drop for WaitsOnDrop {
+                    fn drop(&mut self) {
+                        let _ = self.0.recv();
+                    }
+                }
+                greenhub::timeout(Duration::from_millis(1), || {
+                    let _waits = WaitsOnDrop(rx);
+                    greenhub::sleep(Duration::from_secs(3600));
+                })
+            });
+            greenhub::sleep(Duration::from_millis(50)); // the scope expired; the destructor waits
+            let before = thread_cpu_time();
+            greenhub::sleep(Duration::from_millis(300));
+            let used = thread_cpu_time() - before;
+            tx.send(()).unwrap();
+            assert!(victim.join().unwrap().is_err(), "the scope expired");
+            assert!(
+                used < Duration::from_millis(150),
+                "the hub spun while the destructor waited: {used:?} of CPU in 300 ms"
+            );
+        });
+}

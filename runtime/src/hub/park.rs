@@ -136,6 +136,28 @@ impl Hub {
         if task.take_notification_local() {
             return;
         }
+        if task.in_scope() {
+            return self.park_task_in_scope(task);
+        }
+        task.set_parked_local();
+        self.suspend();
+        task.finish_park_local();
+    }
+
+    /// [`park_task`](Self::park_task) for a green thread in a `timeout` scope: the
+    /// scope's timer ends the park when the scope expires. A scope arms its timer only while its
+    /// green thread is parked, so a call that finishes within its scope without parking (the
+    /// common case) never touches the timer heap. A scope that has expired already arms nothing:
+    /// its green thread was not interrupted (it is unwinding, or finishing), and a timer in the
+    /// past would only wake it again and again.
+    #[cold]
+    #[inline(never)]
+    fn park_task_in_scope(&self, task: &Task) {
+        let scope = task.scope();
+        let _timer = scope
+            .deadline()
+            .filter(|_| !scope.has_expired())
+            .map(|deadline| self.timer(deadline));
         task.set_parked_local();
         self.suspend();
         task.finish_park_local();

@@ -233,6 +233,12 @@ impl Task {
             || self.scope_deadline.load(Ordering::Relaxed) != Scope::NONE.deadline_nanos()
     }
 
+    /// On the owning hub: whether a `timeout` scope is in force.
+    #[inline]
+    pub(crate) fn in_scope(&self) -> bool {
+        self.scope_deadline.load(Ordering::Relaxed) != Scope::NONE.deadline_nanos()
+    }
+
     /// Wakes the task from any thread: directly when called on its own hub, else through the
     /// hub's remote queue (at most one entry per task at a time).
     /// Wakes the task from any thread; false when its hub has stopped for good (see
