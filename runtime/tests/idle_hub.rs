@@ -1,4 +1,5 @@
-//! An idle hub sleeps in the poller: no periodic wake-ups, no CPU. This file holds a single test
+//! An idle hub sleeps in the poller: no periodic wake-ups, no CPU, even just after traffic between
+//! hubs (which makes a hub spin briefly before it sleeps). This file holds a single test
 //! so that no other test shares the process whose CPU time it measures.
 
 use std::time::Duration;
@@ -23,6 +24,21 @@ fn an_idle_hub_uses_no_cpu() {
     }
     let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
     let used = rt.run(|| {
+        // A burst of traffic between the hubs first: a hub that took remote work a moment ago
+        // spins briefly before it sleeps, and must then sleep all the same.
+        let (to_echo, echo_in) = greenhub::sync::channel::<u32>();
+        let (echo_out, from_echo) = greenhub::sync::channel::<u32>();
+        let echo = greenhub::spawn_on(1, move || {
+            for n in echo_in.iter() {
+                echo_out.send(n).unwrap();
+            }
+        });
+        for n in 0..1000 {
+            to_echo.send(n).unwrap();
+            assert_eq!(from_echo.recv().unwrap(), n);
+        }
+        drop(to_echo);
+        echo.join().unwrap();
         greenhub::sleep(Duration::from_millis(50)); // let both hubs settle
         let before = cpu_time();
         greenhub::sleep(Duration::from_millis(500));

@@ -64,6 +64,7 @@ use stack::StackPool;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 use unwinding::UnwindTracker;
 
 /// The green thread that is running on this hub, and how to suspend it.
@@ -110,6 +111,9 @@ pub(crate) struct Hub {
     /// Which green threads are suspended mid-unwind, and interruptions in doubt.
     unwinds: UnwindTracker,
     lifecycle: Lifecycle,
+    /// When work from another thread last came in: a hub that had some a moment ago spins a
+    /// little before it sleeps (see `run_loop`).
+    remote_work_at: Cell<Option<Instant>>,
 }
 
 impl Hub {
@@ -132,6 +136,7 @@ impl Hub {
             outside_waits: Cell::new(0),
             unwinds: UnwindTracker::default(),
             lifecycle: Lifecycle::default(),
+            remote_work_at: Cell::new(None),
         }
     }
 
