@@ -27,6 +27,9 @@ const SPIN_AFTER_REMOTE_WORK: Duration = Duration::from_micros(200);
 /// How long such a hub spins at most (never past its next timer).
 const SPIN_FOR: Duration = Duration::from_micros(50);
 
+/// How long a spinning hub that saw remote work come in waits for more before it takes it.
+const SETTLE: Duration = Duration::from_micros(1);
+
 impl Hub {
     /// Wakes the green thread in slot `key` if `expected` is still the one living there.
     pub(super) fn wake_local(&self, key: u32, expected: Option<&Arc<Task>>) {
@@ -224,6 +227,12 @@ impl Hub {
         loop {
             for _ in 0..64 {
                 if self.has_remote_work() {
+                    // Let a little more arrive first, so that a stream between hubs is still
+                    // taken in batches rather than a message at a time.
+                    let settle = Instant::now() + SETTLE;
+                    while Instant::now() < settle {
+                        std::hint::spin_loop();
+                    }
                     return true;
                 }
                 std::hint::spin_loop();
