@@ -74,7 +74,9 @@ impl IoDriver {
 
     /// Waits for events until `timeout` (`None`: until one comes). Follow with
     /// [`dispatch`](Self::dispatch).
-    #[inline]
+    // Always inline: the hub loop's poll step is the hot caller, and a second call site (the
+    // spin before sleeping) must not turn this into a call on every loop.
+    #[inline(always)]
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         {
             let table = &mut *self.table.borrow_mut();
@@ -89,7 +91,7 @@ impl IoDriver {
 
     /// Hands the last poll's events to their descriptors, which wake their waiters; then frees
     /// the tokens that poll was the last to be able to report.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dispatch(&self) {
         let ready: Vec<(Arc<IoState>, Event)> = {
             let events = self.events.borrow();
