@@ -141,29 +141,18 @@ fn turns_child_main() {
     });
 }
 
-/// Green threads take turns at stdin: while one reads (holding stdin across its wait for
-/// input), another waits for its turn parked, not polling, and a wait for that turn ends like
-/// any park when it times out or is cancelled, taking nothing: both lines reach the two
-/// readers that stayed.
-#[test]
-fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
+/// Runs `test` again as a child with `env` set and its stdin a pipe; once the child prints
+/// `ready`, writes `input` and closes the pipe. Returns what the child printed, line by line,
+/// after checking it exited successfully. A child that hangs (a wait for stdin that a timeout
+/// or cancel cannot end) is killed after 30 s, which fails the test.
+fn talk_to_child(test: &str, env: &str, input: &[u8]) -> io::Result<Vec<String>> {
     use std::io::BufRead;
-    if std::env::var(TURNS_CHILD).is_ok() {
-        turns_child_main();
-        return Ok(());
-    }
     let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "green_threads_take_turns_reading_stdin",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env(TURNS_CHILD, "1")
+        .args(["--exact", test, "--nocapture", "--quiet"])
+        .env(env, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    // A child that hangs (a wait for the turn that a timeout or cancel cannot end) is killed.
     let pid = child.id() as libc::pid_t;
     let (finished, watched) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -175,7 +164,7 @@ fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     });
-    let mut input = child.stdin.take().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
     let mut output = io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let mut line = String::new();
@@ -184,11 +173,11 @@ fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
         seen.push(line.trim_end().to_string());
         line.clear();
         if ready {
-            input.write_all(b"one\ntwo\n")?;
-            drop(input);
+            pipe.write_all(input)?;
             break;
         }
     }
+    drop(pipe);
     while output.read_line(&mut line)? > 0 {
         seen.push(line.trim_end().to_string());
         line.clear();
@@ -197,6 +186,24 @@ fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
     let _ = finished.send(());
     watchdog.join().unwrap();
     assert!(status.success(), "child: {status}, said {seen:?}");
+    Ok(seen)
+}
+
+/// Green threads take turns at stdin: while one reads (holding stdin across its wait for
+/// input), another waits for its turn parked, not polling, and a wait for that turn ends like
+/// any park when it times out or is cancelled, taking nothing: both lines reach the two
+/// readers that stayed.
+#[test]
+fn green_threads_take_turns_reading_stdin() -> io::Result<()> {
+    if std::env::var(TURNS_CHILD).is_ok() {
+        turns_child_main();
+        return Ok(());
+    }
+    let seen = talk_to_child(
+        "green_threads_take_turns_reading_stdin",
+        TURNS_CHILD,
+        b"one\ntwo\n",
+    )?;
     let said: Vec<&str> = seen
         .iter()
         .map(String::as_str)
@@ -265,40 +272,15 @@ fn handed_child_main() {
 /// the lock was handed to it before it got to run: the line stays for the next reader.
 #[test]
 fn a_reader_cancelled_as_it_is_handed_stdin_leaves_the_line_for_the_next() -> io::Result<()> {
-    use std::io::BufRead;
     if std::env::var(HANDED_CHILD).is_ok() {
         handed_child_main();
         return Ok(());
     }
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "a_reader_cancelled_as_it_is_handed_stdin_leaves_the_line_for_the_next",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env(HANDED_CHILD, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut input = child.stdin.take().unwrap();
-    let mut output = io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    let mut line = String::new();
-    while output.read_line(&mut line)? > 0 {
-        seen.push(line.trim_end().to_string());
-        line.clear();
-        if seen.last().is_some_and(|l| l == "ready") {
-            input.write_all(b"a\nb\n")?;
-            drop(input);
-            break;
-        }
-    }
-    while output.read_line(&mut line)? > 0 {
-        seen.push(line.trim_end().to_string());
-        line.clear();
-    }
-    assert!(child.wait()?.success(), "child said {seen:?}");
+    let seen = talk_to_child(
+        "a_reader_cancelled_as_it_is_handed_stdin_leaves_the_line_for_the_next",
+        HANDED_CHILD,
+        b"a\nb\n",
+    )?;
     let said: Vec<&str> = seen
         .iter()
         .map(String::as_str)
