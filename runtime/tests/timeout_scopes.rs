@@ -136,3 +136,34 @@ fn a_destructor_waiting_inside_an_expired_scope_does_not_spin() {
             );
         });
 }
+
+/// A scope that expires between a wait's look for an interruption and its park (the sync waits
+/// look under their lock, then register, unlock and park) still ends the wait: the park sees
+/// the expired scope and returns instead of sleeping with no timer to end it.
+#[test]
+fn a_scope_expiring_just_before_the_park_still_ends_the_wait() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        greenhub::Runtime::builder()
+            .hubs(1)
+            .build()
+            .unwrap()
+            .run(|| {
+                let (_tx, rx) = greenhub::sync::channel::<u32>();
+                let lock = greenhub::sync::Mutex::new(());
+                let condvar = greenhub::sync::Condvar::new();
+                for i in 0..3_000u64 {
+                    // Deadlines of 0 to 3 us land anywhere in the wait's own steps.
+                    let deadline = Duration::from_nanos(i * 37 % 3_000);
+                    let _ = greenhub::timeout(deadline, || rx.recv());
+                    let _ = greenhub::timeout(deadline, greenhub::park);
+                    let _ = greenhub::timeout(deadline, || drop(condvar.wait(lock.lock())));
+                }
+            });
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "a wait inside an expired scope slept with nothing to wake it"
+    );
+}

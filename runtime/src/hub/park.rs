@@ -144,23 +144,33 @@ impl Hub {
         task.finish_park_local();
     }
 
-    /// [`park_task`](Self::park_task) for a green thread in a `timeout` scope: the
-    /// scope's timer ends the park when the scope expires. A scope arms its timer only while its
-    /// green thread is parked, so a call that finishes within its scope without parking (the
-    /// common case) never touches the timer heap. A scope that has expired already arms nothing:
-    /// its green thread was not interrupted (it is unwinding, or finishing), and a timer in the
-    /// past would only wake it again and again.
+    /// [`park_task`](Self::park_task) for a green thread in a `timeout` scope: the scope's timer
+    /// ends the park when the scope expires. A scope arms its timer only while its green thread
+    /// is parked, so a call that finishes within its scope without parking (the common case)
+    /// never touches the timer heap.
+    ///
+    /// The scope may have expired since the caller last looked for an interruption (a wait
+    /// checks under its own lock, then registers, unlocks and parks). If that expiry can
+    /// interrupt the green thread, the park returns at once, as a spurious wake: the caller
+    /// looks again and unwinds. If it cannot (the green thread is unwinding or finishing), the
+    /// park arms nothing for the scope: a timer in the past would only wake it again and again.
     #[cold]
     #[inline(never)]
     fn park_task_in_scope(&self, task: &Task) {
         let scope = task.scope();
-        let _timer = scope
-            .deadline()
-            .filter(|_| !scope.has_expired())
-            .map(|deadline| self.timer(deadline));
+        let timer = match scope.deadline() {
+            Some(_) if scope.has_expired() => {
+                if self.interrupt_of(task).is_some() {
+                    return;
+                }
+                None
+            }
+            deadline => deadline.map(|deadline| self.timer(deadline)),
+        };
         task.set_parked_local();
         self.suspend();
         task.finish_park_local();
+        drop(timer);
     }
 
     /// Parks the running green thread until woken (or spuriously), first unwinding if it was
