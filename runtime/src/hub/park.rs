@@ -139,6 +139,12 @@ impl Hub {
         if task.in_scope() {
             return self.park_task_in_scope(task);
         }
+        self.suspend_parked(task);
+    }
+
+    /// Suspends `task`, the running green thread, marked parked until a wake makes it runnable.
+    #[inline]
+    fn suspend_parked(&self, task: &Task) {
         task.set_parked_local();
         self.suspend();
         task.finish_park_local();
@@ -167,9 +173,7 @@ impl Hub {
             }
             deadline => deadline.map(|deadline| self.timer(deadline)),
         };
-        task.set_parked_local();
-        self.suspend();
-        task.finish_park_local();
+        self.suspend_parked(task);
         drop(timer);
     }
 

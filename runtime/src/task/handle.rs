@@ -94,12 +94,7 @@ pub(crate) enum Unparker {
 
 impl Unparker {
     pub(crate) fn unpark(&self) {
-        match self {
-            Unparker::Green(task) => {
-                task.wake();
-            }
-            Unparker::Os(thread) => thread.unpark(),
-        }
+        Unpark::wake_if_alive(self);
     }
 
     /// Whether both wake the same green thread or OS thread.

@@ -229,8 +229,7 @@ impl Task {
     /// needs nothing else.
     #[inline]
     pub(crate) fn may_be_interrupted(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-            || self.scope_deadline.load(Ordering::Relaxed) != Scope::NONE.deadline_nanos()
+        self.cancel.load(Ordering::Relaxed) || self.in_scope()
     }
 
     /// On the owning hub: whether a `timeout` scope is in force.
