@@ -53,7 +53,7 @@ mod unwinding;
 
 pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_scope, with_hub};
 pub(crate) use shared::{HubShared, Remote, RemoteSpawn, RuntimeShared};
-pub(crate) use slots::{Abandon, GreenBody};
+pub(crate) use slots::GreenBody;
 
 use crate::driver::{IoDriver, TimerHeap};
 use crate::reactor::Poller;

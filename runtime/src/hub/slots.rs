@@ -17,20 +17,14 @@ type HubYielder = Yielder<(), ()>;
 /// How many spare task headers a hub keeps.
 const SPARE_TASKS: usize = 256;
 
-/// What a hub does with a green thread's join when it gives the green thread up for good.
-pub(crate) trait Abandon {
-    /// Completes the join as "cancelled", unless the green thread completed it already.
-    fn abandon(&self);
-}
-
 /// What a green thread runs: consumed by `run`, on the green thread's own stack.
 pub(crate) trait GreenBody: 'static {
     fn run(self, task: &Task);
 
-    /// The join packet that `run` completes, as a pointer that stays valid while the body
-    /// exists, moved or not (it points into the packet's own heap allocation, which the body
-    /// keeps alive), and while `run` has not returned.
-    fn join(&self) -> *const dyn Abandon;
+    /// What completes the green thread's join as "cancelled", unless it completed already,
+    /// when the hub gives the green thread up for good. Unsafe to call on any header but the
+    /// one this body runs as: the join packet holds outcomes of the body's result type.
+    fn abandoner(&self) -> unsafe fn(&Task);
 }
 
 /// One entry of a hub's slot table. Cells are boxed and never freed while the hub runs, so a
@@ -43,13 +37,12 @@ pub(super) struct SlotCell {
     /// `&mut` obtained from it is live: the loop is not re-entrant.
     pub(super) coroutine: UnsafeCell<Option<GreenCoroutine>>,
     pub(super) running: Cell<RunningStack>,
-    /// The green thread's join packet, to complete if the hub has to give the green thread up.
+    /// Completes the green thread's join if the hub has to give the green thread up.
     ///
     /// # Invariant
-    /// Set while the slot's coroutine exists and has not returned; it then points into a
-    /// packet that the coroutine's body keeps alive (see [`GreenBody::join`]). A coroutine given
-    /// up is leaked, never dropped, so its body and the packet stay alive.
-    pub(super) join: Cell<Option<*const dyn Abandon>>,
+    /// Set while the slot's coroutine exists and has not returned, to the
+    /// [`GreenBody::abandoner`] of its body, which runs as the slot's `task`.
+    pub(super) join: Cell<Option<unsafe fn(&Task)>>,
 }
 
 /// The slot table, its free keys, and spare headers to save an allocation per spawn.
@@ -133,7 +126,7 @@ impl Hub {
         stack_size: Option<usize>,
         body: impl GreenBody,
     ) -> std::io::Result<()> {
-        let join = body.join();
+        let join = body.abandoner();
         let stack = self.stacks.borrow_mut().take(stack_size)?;
         let running = RunningStack::of(&stack, &task);
         if self.lifecycle.shutting_down.get() {
@@ -179,10 +172,9 @@ impl Hub {
             if let Some(coroutine) = unsafe { (*cell.coroutine.get()).take() } {
                 std::mem::forget(coroutine);
             }
-            if let Some(join) = cell.join.take() {
-                // SAFETY: the coroutine has not returned (it is in the slot) and was just leaked,
-                // so its body, and the packet it keeps alive, still exist (SlotCell::join).
-                unsafe { (*join).abandon() };
+            if let Some(abandon) = cell.join.take() {
+                // SAFETY: `abandon` belongs to the body that runs as `task` (SlotCell::join).
+                unsafe { abandon(&task) };
             }
             // The header stays allocated: the leaked stack may still point at it.
             std::mem::forget(task);

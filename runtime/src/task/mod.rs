@@ -9,11 +9,13 @@
 //! [`Home`] trait that the hub implements.
 
 mod handle;
+mod join_packet;
 mod remote_wake;
 mod scope;
 
 pub(crate) use handle::{new_os_thread_id, Unpark, Unparker};
 pub use handle::{GreenThread, GreenThreadId};
+pub(crate) use join_packet::Packet;
 pub(crate) use remote_wake::RemoteWakeFlag;
 pub(crate) use scope::{due, Cancelled, Interrupt, Scope, ScopeExpired};
 
@@ -83,6 +85,9 @@ pub(crate) struct Task {
     scope_deadline: AtomicU64,
     scope_id: AtomicU64,
     scope_depth: AtomicU32,
+    /// Where the green thread leaves its outcome for its join handle: in the header, so that
+    /// a spawn that reuses a spare header allocates nothing.
+    join: Packet<Unparker>,
 }
 
 impl Task {
@@ -101,6 +106,7 @@ impl Task {
             scope_deadline: AtomicU64::new(Scope::NONE.deadline_nanos()),
             scope_id: AtomicU64::new(0),
             scope_depth: AtomicU32::new(0),
+            join: Packet::new(),
         }
     }
 
@@ -118,6 +124,7 @@ impl Task {
         *self.scope_deadline.get_mut() = Scope::NONE.deadline_nanos();
         *self.scope_id.get_mut() = Scope::NONE.id();
         *self.scope_depth.get_mut() = Scope::NONE.depth();
+        self.join.reset();
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -126,6 +133,11 @@ impl Task {
 
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Where the green thread leaves its outcome (see [`Packet`]).
+    pub(crate) fn join_packet(&self) -> &Packet<Unparker> {
+        &self.join
     }
 
     pub(crate) fn key(&self) -> u32 {

@@ -1,35 +1,49 @@
 //! Join handles: how a green thread's result (or panic, or cancellation) reaches whoever waits.
+//!
+//! The outcome travels through the join packet in the green thread's header (see
+//! `crate::task::Packet`), which stores it type-erased. The functions here are the only ones
+//! that put or take an outcome, always as the `Outcome<T>` of the one result type `T` that the
+//! green thread's root and its [`JoinHandle`] were made for.
 
-use super::join_packet;
 use crate::hub::interrupt::panic_message;
-use crate::hub::Abandon;
 use crate::task::{Cancelled, Task, Unparker};
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
-/// Where a green thread leaves its value, panic or cancellation for its `JoinHandle`.
-pub(crate) type Packet<T> = join_packet::Packet<Result<T, JoinError>, Unparker>;
+/// What a green thread leaves for its joiner: its value, panic or cancellation.
+type Outcome<T> = Result<T, JoinError>;
 
 /// Called once, by the green thread, as the last thing it does.
-pub(crate) fn complete<T>(packet: &Packet<T>, outcome: Result<T, JoinError>, task: &Task) {
-    if let Some(unjoined) = packet.complete(outcome) {
+///
+/// # Safety
+/// `task` was spawned for a result of type `T`: its root and its handle say so.
+pub(crate) unsafe fn complete<T>(task: &Task, outcome: Outcome<T>) {
+    // SAFETY: every outcome of this packet is an `Outcome<T>` (the caller's contract).
+    if let Some(unjoined) = unsafe { task.join_packet().complete(outcome) } {
         report_unjoined(Some(unjoined), task);
     }
 }
 
-impl<T> Abandon for Packet<T> {
-    fn abandon(&self) {
-        if !self.is_complete() {
-            // A detached "cancelled" outcome holds nothing that needs reporting.
-            drop(self.complete(Err(JoinError::cancelled())));
-        }
+/// Completes the join of a green thread its hub gave up, as "cancelled", unless it completed
+/// already.
+///
+/// # Safety
+/// As for [`complete`].
+pub(crate) unsafe fn abandon<T>(task: &Task) {
+    if !task.join_packet().is_complete() {
+        // SAFETY: as in `complete`. A detached "cancelled" outcome holds nothing to report.
+        drop(unsafe {
+            task.join_packet()
+                .complete::<Outcome<T>>(Err(JoinError::cancelled()))
+        });
     }
 }
 
 /// Reports a panic nobody will join, then drops the outcome (whose destructor may panic in
 /// turn: in a green thread's root that aborts, as std does for a thread result).
-fn report_unjoined<T>(outcome: Option<Result<T, JoinError>>, task: &Task) {
+fn report_unjoined<T>(outcome: Option<Outcome<T>>, task: &Task) {
     if let Some(Err(JoinError {
         repr: Repr::Panicked(payload),
     })) = &outcome
@@ -45,7 +59,7 @@ fn report_unjoined<T>(outcome: Option<Result<T, JoinError>>, task: &Task) {
 }
 
 /// Turns what a green thread's root caught into the outcome its joiner sees.
-pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinError> {
+pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Outcome<T> {
     result.map_err(JoinError::from_payload)
 }
 
@@ -72,9 +86,12 @@ pub(crate) fn outcome_of<T>(result: std::thread::Result<T>) -> Result<T, JoinErr
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
-    /// `None` only after `join` handed the header back for reuse.
+    /// The green thread's header, which holds the join packet. `None` only after `join`
+    /// handed the header back for reuse.
     task: Option<Arc<Task>>,
+    /// Owns the result to come. `Mutex<T>` is `Send` and `Sync` exactly when `T` is `Send`:
+    /// a handle may cross threads, or be shared, only when its result could.
+    _result: PhantomData<Mutex<T>>,
 }
 
 /// Hands a joined green thread's header back to its hub for reuse.
@@ -83,10 +100,12 @@ fn recycle(task: Arc<Task>) {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(packet: Arc<Packet<T>>, task: Arc<Task>) -> JoinHandle<T> {
+    /// # Safety
+    /// `task` was spawned for a result of type `T` (see [`complete`]).
+    pub(crate) unsafe fn new(task: Arc<Task>) -> JoinHandle<T> {
         JoinHandle {
-            packet,
             task: Some(task),
+            _result: PhantomData,
         }
     }
 
@@ -121,7 +140,10 @@ impl<T> JoinHandle<T> {
     pub fn join(mut self) -> Result<T, JoinError> {
         // If the wait unwinds (the joiner was cancelled), `drop` detaches as usual. A join
         // that finds the outcome there returns it, even if the joiner was cancelled meanwhile.
-        let outcome = self.packet.wait(Unparker::current, crate::park);
+        let packet = self.header().join_packet();
+        // SAFETY: the handle was made for green threads whose outcome is an `Outcome<T>` (see
+        // `new`).
+        let outcome = unsafe { packet.wait::<Outcome<T>>(Unparker::current, crate::park) };
         if let Some(task) = self.task.take() {
             recycle(task);
         }
@@ -171,7 +193,7 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.packet.is_complete()
+        self.header().join_packet().is_complete()
     }
 
     /// A handle that can wake the green thread, like [`current`](crate::current) from inside it.
@@ -192,7 +214,8 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
-            report_unjoined(self.packet.detach(), task);
+            // SAFETY: as in `join`.
+            report_unjoined(unsafe { task.join_packet().detach::<Outcome<T>>() }, task);
         }
     }
 }
@@ -344,5 +367,21 @@ impl std::error::Error for JoinError {}
 impl From<JoinError> for std::io::Error {
     fn from(err: JoinError) -> std::io::Error {
         std::io::Error::other(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::Packet;
+
+    #[test]
+    fn common_results_are_stored_without_allocating() {
+        assert!(Packet::<Unparker>::stores_inline::<Outcome<()>>());
+        assert!(Packet::<Unparker>::stores_inline::<Outcome<u64>>());
+        assert!(Packet::<Unparker>::stores_inline::<Outcome<String>>());
+        assert!(Packet::<Unparker>::stores_inline::<
+            Outcome<std::io::Result<usize>>,
+        >());
     }
 }

@@ -4,7 +4,6 @@
 
 mod blocking;
 mod join;
-mod join_packet;
 mod park;
 mod spawn;
 

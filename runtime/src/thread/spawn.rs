@@ -1,10 +1,11 @@
 //! Starting green threads: `spawn`, `spawn_on` and the `Builder`.
 
-use super::join::{complete, outcome_of, JoinError, JoinHandle, Packet};
-use crate::hub::{with_hub, Abandon, GreenBody, Hub};
+use super::join::{abandon, complete, outcome_of, JoinError, JoinHandle};
+use crate::hub::{with_hub, GreenBody, Hub};
 use crate::hub::{Remote, RemoteSpawn};
 use crate::task::Task;
 use std::io;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -15,10 +16,25 @@ fn drop_unstarted<F>(f: F) -> Result<(), JoinError> {
 }
 
 /// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
-/// hands the outcome to the join packet.
+/// hands the outcome to the join packet in the green thread's header.
+///
+/// # Invariant
+/// It runs as the green thread whose header its [`JoinHandle<T>`] holds: the two are made
+/// together, for the one result type `T` (see `join::complete`).
 struct GreenRoot<F, T> {
-    packet: Arc<Packet<T>>,
     f: F,
+    _result: PhantomData<fn() -> T>,
+}
+
+impl<F, T> GreenRoot<F, T> {
+    /// # Safety
+    /// The root must run as `task`, and `task`'s join handle be a `JoinHandle<T>`.
+    unsafe fn new(f: F) -> GreenRoot<F, T> {
+        GreenRoot {
+            f,
+            _result: PhantomData,
+        }
+    }
 }
 
 impl<F, T> GreenBody for GreenRoot<F, T>
@@ -27,7 +43,7 @@ where
     T: 'static,
 {
     fn run(self, task: &Task) {
-        let GreenRoot { packet, f } = self;
+        let GreenRoot { f, .. } = self;
         let outcome = if task.is_cancel_requested() {
             task.set_finishing();
             drop_unstarted(f).and(Err(JoinError::cancelled()))
@@ -37,12 +53,12 @@ where
         // Its function is done: dropping a result nobody joins (whose destructor may park)
         // runs to completion; a cancel or a shutdown can no longer cut it short.
         task.set_finishing();
-        complete(&packet, outcome, task);
+        // SAFETY: `task` is the green thread this root was made for (the invariant).
+        unsafe { complete::<T>(task, outcome) };
     }
 
-    fn join(&self) -> *const dyn Abandon {
-        let packet: *const Packet<T> = Arc::as_ptr(&self.packet);
-        packet
+    fn abandoner(&self) -> unsafe fn(&Task) {
+        abandon::<T>
     }
 }
 
@@ -57,21 +73,22 @@ where
     T: 'static,
 {
     let task = hub.new_task(name);
-    let packet = Arc::new(Packet::new());
-    let root = GreenRoot {
-        packet: packet.clone(),
-        f,
-    };
-    hub.spawn_task(task.clone(), stack_size, root)?;
-    Ok(JoinHandle::new(packet, task))
+    // SAFETY: the root runs as `task` (spawn_task registers them together), and the handle for
+    // `task` is made for the same `T`.
+    let (root, handle) = unsafe { (GreenRoot::new(f), JoinHandle::new(task.clone())) };
+    hub.spawn_task(task, stack_size, root)?;
+    Ok(handle)
 }
 
 /// A `spawn_on` on its way to the target hub. If it never starts (the hub stopped for good, or
 /// could not map a stack), dropping it completes the join: "cancelled", or the stack error.
+///
+/// # Invariant
+/// `task`'s join handle is a `JoinHandle<T>`.
 struct SpawnOn<F, T> {
     f: Option<F>,
     task: Arc<Task>,
-    packet: Arc<Packet<T>>,
+    _result: PhantomData<fn() -> T>,
 }
 
 impl<F, T> RemoteSpawn for SpawnOn<F, T>
@@ -81,14 +98,14 @@ where
 {
     fn start(mut self: Box<Self>, hub: &Hub) {
         let f = self.f.take().expect("started once");
-        let root = GreenRoot {
-            packet: self.packet.clone(),
-            f,
-        };
+        // SAFETY: the root runs as `self.task`, whose handle is a `JoinHandle<T>` (the
+        // invariant).
+        let root = unsafe { GreenRoot::<F, T>::new(f) };
         if let Err(err) = hub.spawn_task(self.task.clone(), None, root) {
             let payload: Box<dyn std::any::Any + Send> =
                 Box::new(format!("greenhub::spawn_on: {err}"));
-            complete(&self.packet, outcome_of(Err(payload)), &self.task);
+            // SAFETY: as above.
+            unsafe { complete::<T>(&self.task, outcome_of(Err(payload))) };
         }
     }
 }
@@ -97,7 +114,8 @@ impl<F, T> Drop for SpawnOn<F, T> {
     fn drop(&mut self) {
         if let Some(f) = self.f.take() {
             let outcome = drop_unstarted(f).and(Err(JoinError::cancelled()));
-            complete(&self.packet, outcome, &self.task);
+            // SAFETY: as in `start`.
+            unsafe { complete::<T>(&self.task, outcome) };
         }
     }
 }
@@ -181,12 +199,12 @@ where
     }
     let target = with_hub(|current| current.runtime.hubs[hub].clone()).expect("inside a hub");
     let task = Arc::new(Task::new(None, target.clone()));
-    let packet = Arc::new(Packet::new());
-    let handle = JoinHandle::new(packet.clone(), task.clone());
-    target.push_remote(Remote::Spawn(Box::new(SpawnOn {
+    // SAFETY: the `SpawnOn` below carries the same `T` for `task`.
+    let handle = unsafe { JoinHandle::new(task.clone()) };
+    target.push_remote(Remote::Spawn(Box::new(SpawnOn::<F, T> {
         f: Some(f),
         task,
-        packet,
+        _result: PhantomData,
     })));
     handle
 }
