@@ -15,8 +15,10 @@ use std::sync::Arc;
 struct Context {
     /// The hub running on this OS thread, set for the duration of `Hub::enter`.
     hub: Cell<*const Hub>,
-    /// The stack of the green thread running now, for the overflow handler.
-    running_stack: Cell<RunningStack>,
+    /// The stack of the green thread running now, for the overflow handler: a pointer into
+    /// its slot (slot cells keep their address for the hub's life), so that switching green
+    /// threads writes one word; null while none runs.
+    running_stack: Cell<*const Cell<RunningStack>>,
     /// The innermost `timeout` scope of a plain OS thread (green threads keep theirs on the task).
     os_scope: Cell<Scope>,
     /// The id of this OS thread as [`current`](crate::current) reports it; 0 until first asked.
@@ -35,7 +37,7 @@ thread_local! {
     static CONTEXT: Context = const {
         Context {
             hub: Cell::new(std::ptr::null()),
-            running_stack: Cell::new(RunningStack::NONE),
+            running_stack: Cell::new(std::ptr::null()),
             os_scope: Cell::new(Scope::NONE),
             os_thread_id: Cell::new(0),
             abandoned_unwinds: Cell::new(0),
@@ -104,14 +106,22 @@ impl GreenThread {
     }
 }
 
-/// Set by the hub before it resumes a green thread; read by the overflow handler.
-pub(super) fn set_running_stack(running: RunningStack) {
+/// Set by the hub before it resumes a green thread (to its slot's stack bounds, which stay in
+/// place while it runs), and to null after; read by the overflow handler.
+pub(super) fn set_running_stack(running: *const Cell<RunningStack>) {
     CONTEXT.with(|c| c.running_stack.set(running));
 }
 
-/// Async-signal-safe: a plain read of a constant-initialised thread-local.
+/// Async-signal-safe: plain reads of a constant-initialised thread-local and of the slot it
+/// points to.
 pub(super) fn running_stack() -> RunningStack {
-    CONTEXT.with(|c| c.running_stack.get())
+    let running = CONTEXT.with(|c| c.running_stack.get());
+    if running.is_null() {
+        return RunningStack::NONE;
+    }
+    // SAFETY: non-null only while the hub runs the green thread of that slot; slot cells are
+    // boxed and live as long as the hub, and nothing writes the bounds while it runs.
+    unsafe { (*running).get() }
 }
 
 /// The innermost scope of the calling OS thread (outside any green thread).

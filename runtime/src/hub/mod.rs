@@ -151,7 +151,14 @@ impl Hub {
 
     fn current_task_arc(&self) -> Option<Arc<Task>> {
         let current = self.running.current.get()?;
-        self.slots.cell(current.key).task.borrow().clone()
+        // SAFETY: `current.task` came from `Arc::as_ptr` of the `Arc<Task>` that the running
+        // green thread's slot holds until it has finished (see `current`), so the allocation
+        // is alive and owned by an `Arc`; taking one more count and an `Arc` for it is what
+        // cloning the slot's `Arc` would do, without looking the slot up.
+        Some(unsafe {
+            Arc::increment_strong_count(current.task);
+            Arc::from_raw(current.task)
+        })
     }
 
     /// The running green thread's header, or `None` when called from the hub loop itself.

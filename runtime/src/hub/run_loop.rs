@@ -4,7 +4,6 @@
 use super::context::set_running_stack;
 use super::park::{BATCH, IO_BUDGET};
 use super::shared::Remote;
-use super::stack::RunningStack;
 use super::{Current, Hub};
 use crate::task::{Task, UNREGISTERED};
 use corosensei::CoroutineResult;
@@ -76,9 +75,9 @@ impl Hub {
                 .map(|task| (task, Instant::now()));
             self.shared.set_running(running);
         }
-        set_running_stack(slot.running.get());
+        set_running_stack(&slot.running);
         let result = coroutine.resume(());
-        set_running_stack(RunningStack::NONE);
+        set_running_stack(std::ptr::null());
         if self.runtime.blocking_threshold.is_some() {
             self.shared.set_running(None);
         }
@@ -375,7 +374,7 @@ impl Hub {
         drop(self.shared.close_remote());
         self.shared.flags().handshake.take_notification();
         self.running.current.set(None);
-        set_running_stack(RunningStack::NONE);
+        set_running_stack(std::ptr::null());
         self.abandon_all();
         self.orphan_sources();
         // Idle for good: its queue is closed, so nothing makes it leave the idle state again.
