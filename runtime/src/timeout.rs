@@ -15,7 +15,7 @@ use crate::task::{Scope, ScopeExpired};
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// [`timeout`] ran out of time before its closure finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,14 +68,14 @@ impl From<Elapsed> for std::io::Error {
 /// });
 /// ```
 pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let Some(deadline) = Instant::now().checked_add(duration) else {
+    let id = next_scope_id();
+    let Some(new) = Scope::after(duration, id, 0) else {
         return Ok(f());
     };
     let mut f = Some(f);
-    let id = next_scope_id();
     let in_green_thread = with_hub(|hub| {
         let task = hub.current_task_ref()?;
-        let new = Scope::new(deadline, id, hub.unwinding_depth(task));
+        let new = new.at_depth(hub.unwinding_depth(task));
         let enclosing = task.scope();
         // Only an earlier deadline needs a scope of its own, or one opened in a destructor
         // running during an unwind: the enclosing scope cannot end its waits. Its timer is
@@ -93,7 +93,6 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     let outcome = match in_green_thread {
         Some(outcome) => outcome,
         None => {
-            let new = Scope::new(deadline, id, 0);
             let enclosing = os_scope();
             if new.is_earlier_than(enclosing) {
                 set_os_scope(new);
