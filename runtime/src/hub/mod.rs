@@ -149,9 +149,17 @@ impl Hub {
         self.shared.index
     }
 
+    /// Every wait on a descriptor takes one of these (its `Unparker`), so it comes from the
+    /// pointer the hub keeps for the running green thread rather than through its slot's cell.
     fn current_task_arc(&self) -> Option<Arc<Task>> {
         let current = self.running.current.get()?;
-        self.slots.cell(current.key).task.borrow().clone()
+        // SAFETY: `current.task` is `Arc::as_ptr` of the Arc that the running green thread's
+        // slot holds until that green thread has finished (see `current`), so the allocation is
+        // live, and the strong count taken here is the one the returned Arc gives back.
+        unsafe {
+            Arc::increment_strong_count(current.task);
+            Some(Arc::from_raw(current.task))
+        }
     }
 
     /// The running green thread's header, or `None` when called from the hub loop itself.
