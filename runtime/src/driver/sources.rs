@@ -5,7 +5,7 @@
 //! its previous owner may be on its way.
 
 use super::io_state::IoState;
-use crate::reactor::{Event, Events, Poller};
+use crate::reactor::{Events, Poller};
 use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
@@ -19,18 +19,25 @@ struct SourceTable {
     /// Descriptors registered with the poller, by token.
     sources: Vec<Option<Arc<IoState>>>,
     free: Vec<usize>,
-    /// Tokens released since the last poll.
-    released: Vec<usize>,
     /// Tokens released before the last poll began: freed once its events are dispatched.
     releasable: Vec<usize>,
     registered: usize,
 }
 
 /// A hub's poller with its descriptors.
+///
+/// # Invariant
+/// While [`dispatch`](IoDriver::dispatch) hands events to their descriptors it holds the
+/// table borrowed; what a wake runs then (queueing a green thread, dropping an `Unparker`,
+/// handing a token back through `release`) never borrows the table mutably. That is why the
+/// released tokens sit in a cell of their own: a descriptor may be released from a destructor
+/// that a wake happens to run.
 pub(crate) struct IoDriver {
     poller: Poller,
     events: RefCell<Events>,
     table: RefCell<SourceTable>,
+    /// Tokens released since the last poll.
+    released: RefCell<Vec<usize>>,
 }
 
 impl IoDriver {
@@ -39,6 +46,7 @@ impl IoDriver {
             poller,
             events: RefCell::new(Events::with_capacity(EVENTS_PER_POLL)),
             table: RefCell::new(SourceTable::default()),
+            released: RefCell::new(Vec::new()),
         }
     }
 
@@ -64,7 +72,7 @@ impl IoDriver {
     /// Forgets a registration whose descriptor was already removed from the poller; its token
     /// is freed after the next poll.
     pub(crate) fn release(&self, token: usize) {
-        self.table.borrow_mut().released.push(token);
+        self.released.borrow_mut().push(token);
     }
 
     /// How many descriptors the poller watches.
@@ -79,9 +87,9 @@ impl IoDriver {
     #[inline(always)]
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         {
-            let table = &mut *self.table.borrow_mut();
-            if !table.released.is_empty() {
-                table.releasable.append(&mut table.released);
+            let released = &mut *self.released.borrow_mut();
+            if !released.is_empty() {
+                self.table.borrow_mut().releasable.append(released);
             }
         }
         self.poller
@@ -91,21 +99,21 @@ impl IoDriver {
 
     /// Hands the last poll's events to their descriptors, which wake their waiters; then frees
     /// the tokens that poll was the last to be able to report.
+    ///
+    /// Each event goes straight from the poller's buffer to its descriptor, under the table's
+    /// borrow (see the invariant on [`IoDriver`]): no list of (descriptor, event) pairs, no
+    /// reference count taken and dropped per event. The echo benchmark's profile had that list
+    /// at about a tenth of the hub's instructions per round trip.
     #[inline(always)]
     pub(crate) fn dispatch(&self) {
-        let ready: Vec<(Arc<IoState>, Event)> = {
+        {
             let events = self.events.borrow();
             let table = self.table.borrow();
-            events
-                .iter()
-                .filter_map(|e| {
-                    let state = table.sources.get(e.token)?.as_ref()?;
-                    Some((state.clone(), e))
-                })
-                .collect()
-        };
-        for (state, event) in ready {
-            state.dispatch(&event);
+            for event in events.iter() {
+                if let Some(Some(state)) = table.sources.get(event.token) {
+                    state.dispatch(&event);
+                }
+            }
         }
         let table = &mut *self.table.borrow_mut();
         for token in table.releasable.drain(..) {
