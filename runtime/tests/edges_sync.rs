@@ -400,9 +400,17 @@ fn a_select_send_refused_behind_a_queued_value_meets_a_select_once_it_is_taken_b
             })
         };
         greenhub::sleep(Duration::from_millis(10)); // the receiving select is parked
+                                                    // A receiver that is woken for a value and takes it itself: a select with one arm (a
+                                                    // plain `recv` would have the value handed into its slot at once, and the send would
+                                                    // return).
         let plain_receiver = {
             let rx = rx.clone();
-            greenhub::spawn_on(1, move || rx.recv_timeout(Duration::from_millis(30)))
+            greenhub::spawn_on(1, move || {
+                Select::new()
+                    .recv(&rx, |value| value.ok())
+                    .timeout(Duration::from_millis(30), || None)
+                    .wait()
+            })
         };
         greenhub::sleep(Duration::from_millis(10));
         // Hub 1 is kept busy, so the plain receiver woken for the value below cannot take it.
@@ -431,5 +439,27 @@ fn a_select_send_refused_behind_a_queued_value_meets_a_select_once_it_is_taken_b
             "the select send never met the parked select"
         );
         assert_eq!(receiver.join().unwrap(), Some(2));
+    });
+}
+
+/// A value handed straight into a parked receiver's slot has been received: the receiver's
+/// `timeout` scope or its `recv_timeout` deadline expiring before it gets to run again must
+/// not throw it away (nor put it back for someone else).
+#[test]
+fn a_value_handed_to_a_receiver_survives_its_deadline_expiring_before_it_runs() {
+    greenhub::run(|| {
+        let (tx, rx) = channel::<u32>();
+        let in_scope = {
+            let rx = rx.clone();
+            greenhub::spawn(move || greenhub::timeout(Duration::from_millis(5), || rx.recv()))
+        };
+        let timed = greenhub::spawn(move || rx.recv_timeout(Duration::from_millis(5)));
+        greenhub::yield_now(); // both receivers park
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        // Hold the hub until both deadlines are long past before either receiver runs.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(in_scope.join().unwrap(), Ok(Ok(1)));
+        assert_eq!(timed.join().unwrap(), Ok(2));
     });
 }

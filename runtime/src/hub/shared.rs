@@ -168,6 +168,10 @@ impl Home for HubShared {
         true
     }
 
+    fn has_stopped(&self) -> bool {
+        self.is_stopped()
+    }
+
     fn waker_handle_added(&self) {
         self.liveness.external_waker_added(self.index);
     }

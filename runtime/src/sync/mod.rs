@@ -8,6 +8,7 @@
 mod channel;
 mod claim;
 mod event;
+mod handoff;
 mod mutex;
 mod select;
 pub(crate) mod semaphore;

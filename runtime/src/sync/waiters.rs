@@ -98,6 +98,16 @@ impl<W: Unpark> WaitList<W> {
         self.waiters.remove(at).map(|(_, who)| who)
     }
 
+    /// The longest-waiting one, if it satisfies `chosen`.
+    pub(crate) fn first_is(&self, chosen: impl FnOnce(&W) -> bool) -> bool {
+        self.waiters.front().is_some_and(|(_, who)| chosen(who))
+    }
+
+    /// Takes the longest-waiting one off the list, without waking it.
+    pub(crate) fn pop_first(&mut self) -> Option<W> {
+        self.waiters.pop_front().map(|(_, who)| who)
+    }
+
     pub(crate) fn wake_all(&mut self) {
         while self.wake_one() {}
     }
@@ -121,12 +131,11 @@ pub(crate) fn park_raw_until(deadline: Option<Instant>) {
 }
 
 /// How a primitive waits: the lock of its state, the wait list to join (`list` picks it out of
-/// the state), an optional deadline, and what to do each time the waiter joins (`on_join`).
-pub(crate) struct Wait<'a, S, L, J = fn(&mut S)> {
+/// the state), and an optional deadline.
+pub(crate) struct Wait<'a, S, L> {
     mutex: &'a Mutex<S>,
     list: L,
     deadline: Option<Instant>,
-    on_join: J,
 }
 
 impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Wait<'a, S, L> {
@@ -135,27 +144,13 @@ impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Wait<'a, S, L> {
             mutex,
             list,
             deadline: None,
-            on_join: |_| {},
         }
     }
-}
 
-impl<'a, S, L: Fn(&mut S) -> &mut WaitList, J: Fn(&mut S)> Wait<'a, S, L, J> {
     /// Gives up (returns `None`) once `deadline` has passed.
     pub(crate) fn deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
-    }
-
-    /// Runs `on_join` under the lock each time the waiter has joined its list, for primitives
-    /// whose other side must learn that someone now waits (a rendezvous channel's senders).
-    pub(crate) fn on_join<K: Fn(&mut S)>(self, on_join: K) -> Wait<'a, S, L, K> {
-        Wait {
-            mutex: self.mutex,
-            list: self.list,
-            deadline: self.deadline,
-            on_join,
-        }
     }
 
     /// Waits until `attempt` returns `Some`, and returns that; `None` at the deadline. Unwinds
@@ -188,9 +183,7 @@ impl<'a, S, L: Fn(&mut S) -> &mut WaitList, J: Fn(&mut S)> Wait<'a, S, L, J> {
                     drop(undone);
                     interrupt.raise();
                 }
-                let id = (self.list)(&mut state).add(crate::current());
-                (self.on_join)(&mut state);
-                id
+                (self.list)(&mut state).add(crate::current())
             };
             let registration = Registration::new(self.mutex, &self.list, id);
             park_raw_until(self.deadline);

@@ -18,6 +18,12 @@ pub(crate) trait Unpark {
         self.unpark();
         true
     }
+
+    /// Whether the waiter can still run: false for a green thread whose hub stopped for good
+    /// (see [`wake_if_alive`](Self::wake_if_alive)).
+    fn can_run(&self) -> bool {
+        true
+    }
 }
 
 /// A unique identifier of a green thread (or of an OS thread seen through [`current`]).
@@ -69,6 +75,13 @@ impl Unpark for Unparker {
             }
         }
     }
+
+    fn can_run(&self) -> bool {
+        match self {
+            Unparker::Green(task) => !task.home.has_stopped(),
+            Unparker::Os(_) => true,
+        }
+    }
 }
 
 impl Unpark for GreenThread {
@@ -78,6 +91,10 @@ impl Unpark for GreenThread {
 
     fn wake_if_alive(&self) -> bool {
         self.inner.wake_if_alive()
+    }
+
+    fn can_run(&self) -> bool {
+        self.inner.can_run()
     }
 }
 

@@ -31,6 +31,9 @@ pub(crate) trait Home: Send + Sync {
     /// good, so the green thread can never run again (it was given up while it waited).
     fn wake(&self, task: &Arc<Task>) -> bool;
 
+    /// Whether the hub has stopped for good: its green threads can never run again.
+    fn has_stopped(&self) -> bool;
+
     /// A [`GreenThread`] handle to one of its green threads was made.
     fn waker_handle_added(&self);
 

@@ -64,6 +64,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
             receive_watchers: WaitList::default(),
             send_waiters: WaitList::default(),
         }),
+        capacity,
     });
     (
         Sender {
@@ -150,7 +151,7 @@ impl<T> Sender<T> {
         }
         match state.capacity {
             Some(0) if state.has_waiting_receiver() => {
-                state.push(value);
+                let _ = state.push(value);
                 Ok(())
             }
             // Handing a value straight to a select must not overtake one still queued for a
@@ -161,7 +162,7 @@ impl<T> Sender<T> {
             Some(0) => Err(TrySendError::Full(value)),
             _ if !state.has_room() => Err(TrySendError::Full(value)),
             _ => {
-                state.push(value);
+                let _ = state.push(value);
                 Ok(())
             }
         }

@@ -6,7 +6,9 @@
 use super::error::{RecvTimeoutError, SendTimeoutError};
 use crate::loom::Mutex;
 use crate::sync::claim::ClaimWaiter;
-use crate::sync::waiters::{lock, Wait, WaitList};
+use crate::sync::handoff::{Receiving, Slot};
+use crate::sync::waiters::{lock, park_raw_until, Wait, WaitList};
+use crate::GreenThread;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -27,9 +29,10 @@ pub(super) struct State<T> {
     pub(super) senders: usize,
     pub(super) receivers: usize,
     pub(super) next_ticket: u64,
-    /// Receivers that will take a value they are woken for: `recv` and its kin, and `Select`s
-    /// whose only arm receives here. On a rendezvous channel these are "a receiver waits".
-    pub(super) receive_waiters: WaitList,
+    /// Receivers that will take a value they are woken for: `recv` and its kin (each with a
+    /// slot a sender can hand a value into, see `sync::handoff`), and `Select`s whose only arm
+    /// receives here. On a rendezvous channel these are "a receiver waits".
+    pub(super) receive_waiters: WaitList<Receiving<T, GreenThread>>,
     /// `Select`s with other arms too, which may fire one of those instead of receiving here;
     /// parked, they can be claimed by a rendezvous sender (see `sync::claim`).
     pub(super) receive_watchers: WaitList<ClaimWaiter>,
@@ -38,6 +41,8 @@ pub(super) struct State<T> {
 
 pub(crate) struct Channel<T> {
     pub(super) state: Mutex<State<T>>,
+    /// `State::capacity`, readable without the lock.
+    pub(super) capacity: Option<usize>,
 }
 
 impl<T> State<T> {
@@ -74,7 +79,13 @@ impl<T> State<T> {
         }
     }
 
-    pub(super) fn push(&mut self, value: T) -> u64 {
+    /// Sends `value`: hands it straight to a parked receiver if one waits (returns `None`: it
+    /// has been taken), else queues it and returns its ticket.
+    pub(super) fn push(&mut self, value: T) -> Option<u64> {
+        let value = match self.hand_to_a_receiver(value) {
+            Ok(()) => return None,
+            Err(value) => value,
+        };
         self.next_ticket += 1;
         self.queue.push_back(Queued {
             ticket: self.next_ticket,
@@ -82,7 +93,37 @@ impl<T> State<T> {
             reserved_for: 0,
         });
         self.wake_a_receiver();
-        self.next_ticket
+        Some(self.next_ticket)
+    }
+
+    /// Gives `value` to the longest-waiting receiver if that one waits with a slot (see
+    /// `sync::handoff`); gives it back otherwise. Values still queued go first, so that no
+    /// receiver gets a newer value before an older one.
+    #[inline]
+    fn hand_to_a_receiver(&mut self, mut value: T) -> Result<(), T> {
+        if self.queue.len() != self.reserved {
+            return Err(value);
+        }
+        while self.receive_waiters.first_is(Receiving::has_slot) {
+            let receiver = self.receive_waiters.pop_first().expect("there is a first");
+            // A receiver that can never run again (its hub stopped) is passed over.
+            match receiver.give(value) {
+                Ok(()) => return Ok(()),
+                Err(back) => value = back,
+            }
+        }
+        Err(value)
+    }
+
+    /// A value given to a receiver that then left without taking it: back to the front of the
+    /// queue, and a wake for whoever can take it.
+    pub(super) fn give_back(&mut self, value: T) {
+        self.queue.push_front(Queued {
+            ticket: 0, // no sender waits for it: its send returned when it was given
+            value,
+            reserved_for: 0,
+        });
+        self.wake_a_receiver();
     }
 
     /// A value came (or a wake for one was passed on): a receiver that will take it, if any is
@@ -110,7 +151,9 @@ impl<T> Channel<T> {
                 .then(|| Ok(s.push(value.take().expect("sent once"))))
         });
         let ticket = match ticket {
-            Some(Ok(ticket)) => ticket,
+            Some(Ok(Some(ticket))) => ticket,
+            Some(Ok(None)) => return Ok(()), // handed to a receiver
+
             Some(Err(())) => {
                 return Err(SendTimeoutError::Disconnected(
                     value.take().expect("not sent"),
@@ -118,7 +161,7 @@ impl<T> Channel<T> {
             }
             None => return Err(SendTimeoutError::Timeout(value.take().expect("not sent"))),
         };
-        if lock(&self.state).capacity != Some(0) {
+        if self.capacity != Some(0) {
             return Ok(());
         }
         // Rendezvous: wait until a receiver took this very value. Cancelled or timed out
@@ -147,15 +190,80 @@ impl<T> Channel<T> {
         }
     }
 
+    /// Receives, parking until a value comes: either a sender hands it into this receiver's
+    /// slot (taken after the wake without locking again) or it is queued and taken under the
+    /// lock. The loop is `Wait::until`'s (see `sync::waiters`), with the slot added.
     pub(super) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let received = Wait::new(&self.state, |s| &mut s.receive_waiters)
-            .deadline(deadline)
-            .on_join(State::receiver_waits)
-            .until(|s| match s.take() {
-                Some(value) => Some(Ok(value)),
-                None if s.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
-                None => None,
-            });
-        received.unwrap_or(Err(RecvTimeoutError::Timeout))
+        let slot = Slot::new();
+        loop {
+            let id = {
+                let mut state = lock(&self.state);
+                match state.take() {
+                    Some(value) => return Ok(value),
+                    None if state.senders == 0 => return Err(RecvTimeoutError::Disconnected),
+                    None => {}
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                if let Some(interrupt) = crate::hub::interrupt::pending() {
+                    drop(state);
+                    interrupt.raise();
+                }
+                let id = state
+                    .receive_waiters
+                    .add(Receiving::with_slot(crate::current(), &slot));
+                state.receiver_waits();
+                id
+            };
+            let waiting = WaitingReceiver {
+                channel: self,
+                slot: &slot,
+                id,
+            };
+            park_raw_until(deadline);
+            if let Some(value) = waiting.finish() {
+                return Ok(value);
+            }
+        }
+    }
+}
+
+/// A receiver on the receive list with a slot; takes it off when it stops waiting, however it
+/// stops, and keeps a value given to it from being lost.
+struct WaitingReceiver<'a, T> {
+    channel: &'a Channel<T>,
+    slot: &'a Slot<T>,
+    id: u64,
+}
+
+impl<T> WaitingReceiver<'_, T> {
+    /// After a wake (or the deadline): the value given to this receiver, if any; otherwise it
+    /// leaves the list (unless a waker took it off already) and the caller looks again.
+    #[inline]
+    fn finish(self) -> Option<T> {
+        let given = self.slot.take_given().or_else(|| {
+            let chosen = !lock(&self.channel.state).receive_waiters.remove(self.id);
+            // Taken off the list: a value given before our lock is in the slot now, or this
+            // was a wake without one (the last sender left, or a wake passed on).
+            chosen.then(|| self.slot.take_given()).flatten()
+        });
+        std::mem::forget(self);
+        given
+    }
+}
+
+impl<T> Drop for WaitingReceiver<'_, T> {
+    /// Leaving without looking (unwinding out of the park): a value given to us goes back to
+    /// the channel, and a wake spent on us goes to the next receiver.
+    fn drop(&mut self) {
+        let mut state = lock(&self.channel.state);
+        if state.receive_waiters.remove(self.id) {
+            return;
+        }
+        match self.slot.take_given() {
+            Some(value) => state.give_back(value),
+            None => state.wake_a_receiver(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::state::Channel;
 use crate::sync::claim::{Claim, ClaimWaiter};
+use crate::sync::handoff::Receiving;
 use crate::sync::waiters::lock;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ impl<T> Channel<T> {
         match side {
             Side::Send => state.send_waiters.add(who),
             Side::Take => {
-                let id = state.receive_waiters.add(who);
+                let id = state.receive_waiters.add(Receiving::without_slot(who));
                 state.receiver_waits();
                 id
             }
