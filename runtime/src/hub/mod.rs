@@ -55,7 +55,7 @@ pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_s
 pub(crate) use shared::{HubShared, Remote, RemoteSpawn, RuntimeShared};
 pub(crate) use slots::{Abandon, GreenBody};
 
-use crate::driver::{IoDriver, TimerHeap};
+use crate::driver::{IoDriver, TimerWheel};
 use crate::reactor::Poller;
 use crate::task::Task;
 use corosensei::Yielder;
@@ -102,7 +102,7 @@ pub(crate) struct Hub {
     run_queue: RefCell<VecDeque<u32>>,
     slots: Slots,
     running: Running,
-    timers: RefCell<TimerHeap>,
+    timers: RefCell<TimerWheel>,
     io: IoDriver,
     stacks: RefCell<StackPool>,
     /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
@@ -130,7 +130,7 @@ impl Hub {
                 io_budget: Cell::new(park::IO_BUDGET),
                 quick_yields: Cell::new(0),
             },
-            timers: RefCell::new(TimerHeap::default()),
+            timers: RefCell::new(TimerWheel::default()),
             io: IoDriver::new(poller),
             stacks: RefCell::new(stacks),
             outside_waits: Cell::new(0),
