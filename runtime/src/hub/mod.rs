@@ -22,7 +22,8 @@
 //! - `slots`: the table of green threads (coroutines, headers, join packets);
 //! - `park`: what a green thread calls to wait, yield or sleep;
 //! - `run_loop`: the loop above, and how a hub shuts down or fails;
-//! - `stack`, `overflow`: pooled guard-paged stacks and the report when one overflows;
+//! - `stack`, `stack_mapping`, `overflow`: pooled guard-paged stacks mapped in batches, and
+//!   the report when one overflows;
 //! - `interrupt`, `unwinding`: when a wait is cut short by a cancel or a deadline, and why
 //!   that needs to know which green thread is unwinding.
 //!
@@ -49,6 +50,7 @@ mod shared;
 mod sleep_handshake;
 mod slots;
 pub(crate) mod stack;
+mod stack_mapping;
 mod unwinding;
 
 pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_scope, with_hub};
