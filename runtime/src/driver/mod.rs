@@ -9,4 +9,4 @@ mod timer;
 
 pub(crate) use io_state::{Direction, IoState, PollingHub, Registration};
 pub(crate) use sources::IoDriver;
-pub(crate) use timer::{TimerHeap, TimerId};
+pub(crate) use timer::{TimerId, TimerWheel};

@@ -22,7 +22,8 @@
 //! - `slots`: the table of green threads (coroutines, headers, join packets);
 //! - `park`: what a green thread calls to wait, yield or sleep;
 //! - `run_loop`: the loop above, and how a hub shuts down or fails;
-//! - `stack`, `overflow`: pooled guard-paged stacks and the report when one overflows;
+//! - `stack`, `stack_mapping`, `overflow`: pooled guard-paged stacks mapped in batches, and
+//!   the report when one overflows;
 //! - `interrupt`, `unwinding`: when a wait is cut short by a cancel or a deadline, and why
 //!   that needs to know which green thread is unwinding.
 //!
@@ -49,13 +50,14 @@ mod shared;
 mod sleep_handshake;
 mod slots;
 pub(crate) mod stack;
+mod stack_mapping;
 mod unwinding;
 
 pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_scope, with_hub};
 pub(crate) use shared::{HubShared, Remote, RemoteSpawn, RuntimeShared};
 pub(crate) use slots::GreenBody;
 
-use crate::driver::{IoDriver, TimerHeap};
+use crate::driver::{IoDriver, TimerWheel};
 use crate::reactor::Poller;
 use crate::task::Task;
 use corosensei::Yielder;
@@ -102,7 +104,7 @@ pub(crate) struct Hub {
     run_queue: RefCell<VecDeque<u32>>,
     slots: Slots,
     running: Running,
-    timers: RefCell<TimerHeap>,
+    timers: RefCell<TimerWheel>,
     io: IoDriver,
     stacks: RefCell<StackPool>,
     /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
@@ -130,7 +132,7 @@ impl Hub {
                 io_budget: Cell::new(park::IO_BUDGET),
                 quick_yields: Cell::new(0),
             },
-            timers: RefCell::new(TimerHeap::default()),
+            timers: RefCell::new(TimerWheel::default()),
             io: IoDriver::new(poller),
             stacks: RefCell::new(stacks),
             outside_waits: Cell::new(0),

@@ -153,7 +153,7 @@ impl Hub {
     /// [`park_task`](Self::park_task) for a green thread in a `timeout` scope: the scope's timer
     /// ends the park when the scope expires. A scope arms its timer only while its green thread
     /// is parked, so a call that finishes within its scope without parking (the common case)
-    /// never touches the timer heap.
+    /// never touches the timer wheel.
     ///
     /// The scope may have expired since the caller last looked for an interruption (a wait
     /// checks under its own lock, then registers, unlocks and parks). If that expiry can
@@ -212,10 +212,19 @@ impl Hub {
         if Instant::now() >= deadline {
             return self.yield_now();
         }
-        let _timer = self.timer(deadline);
-        while Instant::now() < deadline {
+        self.sleep_until_future(deadline);
+    }
+
+    /// [`sleep_until`](Self::sleep_until) for a deadline the caller knows is still ahead (it
+    /// just added a non-zero duration to the clock), saving a clock read.
+    pub(crate) fn sleep_until_future(&self, deadline: Instant) {
+        let timer = self.timer(deadline);
+        // Its timer fires only once the hub's clock has passed the deadline, so "has it fired?"
+        // answers "is it time?" without reading the clock once per wake-up.
+        while self.timers.borrow().is_armed(timer.id) {
             self.park();
         }
+        drop(timer);
         self.check_interrupt(self.current());
     }
 

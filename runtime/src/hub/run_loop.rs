@@ -148,17 +148,12 @@ impl Hub {
     }
 
     fn fire_timers(&self) {
-        if self.timers.borrow().is_empty() {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
             return;
         }
-        let now = Instant::now();
-        loop {
-            let due = self.timers.borrow_mut().pop_due(now);
-            match due {
-                Some(key) => self.wake_local(key, None),
-                None => break,
-            }
-        }
+        // Waking touches the slots and the run queue, never the timers.
+        timers.fire_due(Instant::now(), |key| self.wake_local(key, None));
     }
 
     /// True when nothing on this hub can happen without help from outside.

@@ -2,16 +2,16 @@
 //! packet, under a key that the run queue, timers and wakes refer to. Also how a green thread is
 //! added to the table, and how the hub gives up the ones left when it stops.
 
+use super::stack_mapping::GreenStack;
 use super::{stack::RunningStack, Hub};
 use crate::task::Task;
-use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, Yielder};
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-pub(super) type GreenCoroutine = Coroutine<(), (), (), DefaultStack>;
+pub(super) type GreenCoroutine = Coroutine<(), (), (), GreenStack>;
 type HubYielder = Yielder<(), ()>;
 
 /// How many spare task headers a hub keeps.

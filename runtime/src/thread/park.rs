@@ -111,6 +111,11 @@ pub fn park_timeout(timeout: Duration) {
 /// ```
 pub fn sleep(duration: Duration) {
     match Instant::now().checked_add(duration) {
+        Some(deadline) if !duration.is_zero() => {
+            if with_hub(|hub| hub.sleep_until_future(deadline)).is_none() {
+                sleep_until(deadline);
+            }
+        }
         Some(deadline) => sleep_until(deadline),
         None => loop {
             park();

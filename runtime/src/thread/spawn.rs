@@ -255,7 +255,8 @@ impl Builder {
     /// # Errors
     ///
     /// When the stack cannot be mapped. The error names `vm.max_map_count`: each guarded stack
-    /// costs two kernel memory maps, and Linux's default limit of 65,530 caps a process near
+    /// may cost two kernel memory maps (before Linux 6.13; later, a batch of stacks shares one
+    /// until some are unmapped), and Linux's default limit of 65,530 caps a process near
     /// 32,000 live green threads.
     ///
     /// # Panics
