@@ -316,7 +316,61 @@ fn timers_10k(c: &mut Criterion) {
     group.bench_function("tokio_current_thread", |b| {
         b.iter_custom(|iters| tokio_timed(timed_loop_async(iters, |_| tokio_sleep_and_join())))
     });
+    group.bench_function("corosensei_floor", |b| {
+        let mut floor = SleepersFloor::default();
+        b.iter_custom(|iters| timed_loop(iters, |_| floor.round()))
+    });
     group.finish();
+}
+
+/// The floor of `timers_10k` for stackful coroutines: 10,000 bare corosensei coroutines on
+/// stacks kept from the previous round, each "sleeping" by leaving its deadline in a binary
+/// heap and suspending, resumed by a loop that sleeps the OS thread until the next deadline
+/// (rounded up to a millisecond, as tokio's timer rounds).
+/// No runtime features at all (no cancellation, timeouts, wakes from other threads, I/O,
+/// overflow reports); what is left is what 10,000 separate stacks cost to start, switch to
+/// twice and finish.
+#[derive(Default)]
+struct SleepersFloor {
+    stacks: Vec<corosensei::stack::DefaultStack>,
+}
+
+impl SleepersFloor {
+    fn round(&mut self) {
+        use corosensei::{stack::DefaultStack, Coroutine, CoroutineResult};
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        type Sleeper = Coroutine<(), Instant, (), DefaultStack>;
+        let start = Instant::now();
+        let mut sleepers: Vec<Option<Sleeper>> = Vec::with_capacity(SLEEPERS as usize);
+        let mut due = BinaryHeap::with_capacity(SLEEPERS as usize);
+        for i in 0..SLEEPERS {
+            let stack = match self.stacks.pop() {
+                Some(stack) => stack,
+                None => DefaultStack::new(256 * 1024).expect("a stack"),
+            };
+            let mut sleeper = Coroutine::with_stack(stack, move |yielder, ()| {
+                yielder.suspend(start + delay(i));
+            });
+            match sleeper.resume(()) {
+                CoroutineResult::Yield(deadline) => due.push(Reverse((deadline, i as usize))),
+                CoroutineResult::Return(()) => unreachable!("a sleeper sleeps first"),
+            }
+            sleepers.push(Some(sleeper));
+        }
+        while let Some(Reverse((deadline, key))) = due.pop() {
+            // Sleep to the next whole millisecond, as tokio's timer does, so that a hundred
+            // deadlines cost one or two sleeps rather than a hundred.
+            let now = Instant::now();
+            if deadline > now {
+                let millis = (deadline - start).as_nanos().div_ceil(1_000_000) as u64;
+                std::thread::sleep((start + Duration::from_millis(millis)) - now);
+            }
+            let mut sleeper = sleepers[key].take().expect("resumed once");
+            assert!(matches!(sleeper.resume(()), CoroutineResult::Return(())));
+            self.stacks.push(sleeper.into_stack());
+        }
+    }
 }
 
 /// What `timeout` adds around a call that finishes in time.
@@ -337,6 +391,15 @@ fn timeout_overhead(c: &mut Criterion) {
                 timed_loop(iters, |i| {
                     black_box(black_box(i));
                 })
+            })
+        })
+    });
+    group.bench_function("clock_read_floor", |b| {
+        // A timeout must learn when "now" is to place its deadline (tokio's does too): one
+        // monotonic clock read is its floor.
+        b.iter_custom(|iters| {
+            timed_loop(iters, |_| {
+                black_box(Instant::now());
             })
         })
     });
