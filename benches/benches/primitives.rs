@@ -3,11 +3,21 @@
 //!
 //! Each measurement runs inside its runtime and times only the loop (`iter_custom`), so runtime
 //! start-up and teardown stay out of the numbers.
+//!
+//! `corosensei_floor` is not a peer but the floor under greenhub: the same work done by bare
+//! corosensei coroutines with none of a runtime's features (no cancellation, timers, unwinding
+//! bookkeeping or overflow detection), so it is what the hardware and corosensei allow.
 
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
 use criterion::{criterion_group, criterion_main, Criterion};
 use greenhub_benches::peers::{
     criterion_config, greenhub_timed, may_timed, timed_loop, timed_loop_async, tokio_timed,
 };
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +59,28 @@ fn spawn_join(c: &mut Criterion) {
     group.bench_function("std_thread", |b| {
         b.iter(|| std::thread::spawn(|| ()).join().unwrap())
     });
+    group.bench_function("corosensei_floor", |b| b.iter_custom(floor_spawn_join));
     group.finish();
+}
+
+/// A stack as greenhub's green threads get by default.
+fn floor_stack() -> DefaultStack {
+    DefaultStack::new(greenhub::DEFAULT_STACK_SIZE).expect("a stack")
+}
+
+/// The floor of spawn + join: a stack from a pool, a coroutine on it resumed to completion, its
+/// result taken and its stack given back. No task header, join packet or run queue.
+fn floor_spawn_join(iters: u64) -> Duration {
+    let mut pool = vec![floor_stack()];
+    timed_loop(iters, |_| {
+        let stack = pool.pop().unwrap_or_else(floor_stack);
+        let mut green = Coroutine::with_stack(stack, |_: &Yielder<(), ()>, ()| ());
+        let CoroutineResult::Return(result) = green.resume(()) else {
+            unreachable!("the body never suspends")
+        };
+        black_box(result);
+        pool.push(green.into_stack());
+    })
 }
 
 fn park_unpark_ping_pong(c: &mut Criterion) {
@@ -122,12 +153,56 @@ fn park_unpark_ping_pong(c: &mut Criterion) {
             elapsed
         })
     });
+    group.bench_function("corosensei_floor", |b| b.iter_custom(floor_ping_pong));
     group.finish();
+}
+
+/// A run queue of coroutine keys, all a floor's hub loop has.
+type RunQueue = Rc<RefCell<VecDeque<usize>>>;
+
+/// The floor of a park/unpark ping-pong: two coroutines on a hub loop that is only a run queue,
+/// where a wake is a push and a park is a suspend; the same turns as the peers.
+fn floor_ping_pong(iters: u64) -> Duration {
+    const MAIN: usize = 0;
+    const PARTNER: usize = 1;
+    let run_queue: RunQueue = Rc::new(RefCell::new(VecDeque::with_capacity(4)));
+    let waker = |key: usize| {
+        let run_queue = run_queue.clone();
+        move || run_queue.borrow_mut().push_back(key)
+    };
+    let turn = Arc::new(AtomicU64::new(0));
+    let theirs = turn.clone();
+    let (wake_main, wake_partner) = (waker(MAIN), waker(PARTNER));
+    let elapsed = Rc::new(Cell::new(Duration::ZERO));
+    let main_elapsed = elapsed.clone();
+    let main = Coroutine::with_stack(floor_stack(), move |yielder: &Yielder<(), ()>, ()| {
+        main_elapsed.set(main_side(
+            iters,
+            &turn,
+            || yielder.suspend(()),
+            wake_partner,
+        ));
+    });
+    let partner = Coroutine::with_stack(floor_stack(), move |yielder: &Yielder<(), ()>, ()| {
+        partner_side(iters, &theirs, || yielder.suspend(()), wake_main);
+    });
+    let mut coroutines = [Some(main), Some(partner)];
+    run_queue.borrow_mut().extend([PARTNER, MAIN]); // the partner starts and parks first
+    loop {
+        // Not `while let`: its borrow of the queue would last through the resume.
+        let Some(key) = run_queue.borrow_mut().pop_front() else {
+            break;
+        };
+        if let Some(CoroutineResult::Return(())) = coroutines[key].as_mut().map(|c| c.resume(())) {
+            coroutines[key] = None;
+        }
+    }
+    elapsed.get()
 }
 
 /// One side of the ping-pong: odd turns are the partner's, even turns the main side's. Each
 /// side parks until the turn is its own, so spurious wake-ups are harmless.
-fn partner_side(iters: u64, turn: &AtomicU64, park: fn(), wake_main: impl Fn()) {
+fn partner_side(iters: u64, turn: &AtomicU64, park: impl Fn(), wake_main: impl Fn()) {
     for round in 0..iters {
         while turn.load(Ordering::Acquire) != 2 * round + 1 {
             park();
@@ -138,7 +213,7 @@ fn partner_side(iters: u64, turn: &AtomicU64, park: fn(), wake_main: impl Fn()) 
 }
 
 /// The timed side of the ping-pong; see [`partner_side`].
-fn main_side(iters: u64, turn: &AtomicU64, park: fn(), wake_partner: impl Fn()) -> Duration {
+fn main_side(iters: u64, turn: &AtomicU64, park: impl Fn(), wake_partner: impl Fn()) -> Duration {
     let start = Instant::now();
     for round in 0..iters {
         turn.store(2 * round + 1, Ordering::Release);

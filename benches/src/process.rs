@@ -23,12 +23,23 @@ pub fn pin_load_generator() {
 /// CPU time used so far by every thread of process `pid`, from `/proc/<pid>/task/*/schedstat`
 /// (nanoseconds, exact rather than in clock ticks).
 pub fn process_cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
+    process_cpu_and_runs(pid).map(|(cpu_ns, _)| cpu_ns)
+}
+
+/// [`process_cpu_ns`] and how many times the threads of `pid` have been put on a CPU so far
+/// (each wake-up from a sleep counts once): both from `/proc/<pid>/task/*/schedstat`.
+pub fn process_cpu_and_runs(pid: u32) -> Option<(u64, u64)> {
+    let (mut cpu_ns, mut runs) = (0, 0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        let fields: Vec<u64> = stat
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        cpu_ns += fields.first()?;
+        runs += fields.get(2)?;
     }
-    Some(total)
+    Some((cpu_ns, runs))
 }
 
 /// Lets the calling thread run on every CPU again (children inherit a parent's pinning).

@@ -1,5 +1,9 @@
 //! `REPORT.md`: the machine, the command, one table per benchmark with greenhub's ratio to each
-//! peer and a mark wherever greenhub is behind, the targets of the earlier issues, and charts.
+//! peer and a mark wherever greenhub is behind, the targets of the earlier issues and of issue
+//! 13, and charts. A `corosensei_floor` entry is not a peer but the floor under greenhub, so it
+//! gets no "behind" mark.
+
+mod fast_paths;
 
 use super::charts::{bar_chart, line_chart, Bar, Series};
 use super::{by_group, greenhub_of, human_ns, Results};
@@ -21,6 +25,17 @@ pub struct Context {
 }
 
 const BEHIND: &str = "**behind**";
+
+/// The name of the floor entries: what bare corosensei allows, not a peer.
+const FLOOR: &str = "corosensei_floor";
+
+/// The ratio cell against a floor: how far above it greenhub is, with no "behind" mark.
+fn above_floor(ours: f64, floor: f64) -> String {
+    if floor <= 0.0 {
+        return String::new();
+    }
+    format!("{:.2}x (floor, not a peer)", ours / floor)
+}
 
 /// Ratios this close to 1 are ties: the same benchmark moves more than this between runs here.
 const TIE: f64 = 0.01;
@@ -99,6 +114,7 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
     echo_section(&mut md, results, &charts)?;
     chat_section(&mut md, results, &charts)?;
     targets_section(&mut md, results);
+    fast_paths::fast_paths_section(&mut md, results);
     std::fs::write(out_dir.join("REPORT.md"), md)
 }
 
@@ -120,6 +136,7 @@ fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::
         );
         for p in &entries {
             let versus = match ours {
+                Some(g) if p.peer == FLOOR => above_floor(g.median_ns, p.median_ns),
                 Some(g) if !p.peer.starts_with("greenhub") && p.peer != "no_timeout" => {
                     ratio(g.median_ns, p.median_ns, true)
                 }
@@ -163,6 +180,8 @@ fn memory_section(md: &mut String, results: &Results) {
         let bytes = num(r, "bytes_per_sleeper");
         let versus = if text(r, "peer") == "greenhub" {
             String::new()
+        } else if text(r, "peer") == FLOOR {
+            above_floor(ours, bytes)
         } else {
             ratio(ours, bytes, true)
         };
