@@ -178,9 +178,13 @@ impl Hub {
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
         // About to wait a while with nothing to run: a good moment to give back the pages of
-        // stacks a burst left behind. Slice by slice, polling in between.
-        if timeout.map_or(true, |t| t >= TRIM_WHEN_IDLE_FOR) && self.stacks.borrow_mut().trim() {
-            timeout = Some(Duration::ZERO);
+        // stacks, and the spare headers, that a burst left behind. Slice by slice, polling in
+        // between.
+        if timeout.map_or(true, |t| t >= TRIM_WHEN_IDLE_FOR) {
+            let more_stacks = self.stacks.borrow_mut().trim();
+            if self.trim_spare_tasks() || more_stacks {
+                timeout = Some(Duration::ZERO);
+            }
         }
         let sleeping = timeout != Some(Duration::ZERO);
         if sleeping && self.spin_for_remote_work(timeout) {
