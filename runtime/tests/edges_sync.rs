@@ -463,3 +463,32 @@ fn a_value_handed_to_a_receiver_survives_its_deadline_expiring_before_it_runs() 
         assert_eq!(timed.join().unwrap(), Ok(2));
     });
 }
+
+/// A sender woken for room on a `bounded(n > 0)` channel that hands its value straight to a
+/// parked receiver leaves the room unused: the next sender waiting for room must get the wake,
+/// or it stays parked forever beside an empty channel. (Found by review of the hand-off.)
+#[test]
+fn a_sender_woken_for_room_that_hands_off_passes_the_room_on() {
+    greenhub::run(|| {
+        let (tx, rx) = greenhub::sync::bounded::<u32>(1);
+        tx.send(0).unwrap(); // the channel is full
+        let first = {
+            let tx = tx.clone();
+            greenhub::spawn(move || tx.send(1).unwrap())
+        };
+        let second = {
+            let tx = tx.clone();
+            greenhub::spawn(move || tx.send(2).unwrap())
+        };
+        greenhub::yield_now(); // both wait for room, in that order
+        assert_eq!(rx.recv().unwrap(), 0); // room: the first sender is woken
+        assert_eq!(rx.recv().unwrap(), 1); // we park first; it hands 1 straight to us
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(2)),
+            Ok(2),
+            "the second sender was left parked with room in the channel"
+        );
+        first.join().unwrap();
+        second.join().unwrap();
+    });
+}

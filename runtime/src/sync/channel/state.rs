@@ -83,7 +83,16 @@ impl<T> State<T> {
     /// has been taken), else queues it and returns its ticket.
     pub(super) fn push(&mut self, value: T) -> Option<u64> {
         let value = match self.hand_to_a_receiver(value) {
-            Ok(()) => return None,
+            Ok(()) => {
+                // This send may have been woken for room it did not use (the value went
+                // straight to a receiver): the room is still free, so the next sender waiting
+                // for it gets the wake. A hand-off only happens with nothing unreserved queued,
+                // so a sender still waiting does find room.
+                if self.capacity.is_some_and(|capacity| capacity > 0) {
+                    self.send_waiters.wake_one();
+                }
+                return None;
+            }
             Err(value) => value,
         };
         self.next_ticket += 1;
