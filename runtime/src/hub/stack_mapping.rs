@@ -49,9 +49,16 @@ unsafe impl Stack for GreenStack {
 
 impl Drop for GreenStack {
     fn drop(&mut self) {
+        let start = self.limit as *mut libc::c_void;
         // SAFETY: the range is this stack's own part of a mapping (the invariant), and no
-        // coroutine runs on it any more. A failure could only leak the range; nothing to do.
-        unsafe { libc::munmap(self.limit as *mut libc::c_void, self.len) };
+        // coroutine runs on it any more.
+        if unsafe { libc::munmap(start, self.len) } != 0 {
+            // Unmapping part of a batch splits its kernel map in two, which fails with ENOMEM
+            // at `vm.max_map_count`. The address range then stays reserved, but its pages go
+            // back to the kernel (madvise splits nothing), so no memory is held.
+            // SAFETY: as above; MADV_DONTNEED only drops the range's pages.
+            unsafe { libc::madvise(start, self.len, libc::MADV_DONTNEED) };
+        }
     }
 }
 
