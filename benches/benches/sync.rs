@@ -316,15 +316,27 @@ fn timers_10k(c: &mut Criterion) {
     group.bench_function("tokio_current_thread", |b| {
         b.iter_custom(|iters| tokio_timed(timed_loop_async(iters, |_| tokio_sleep_and_join())))
     });
+    group.bench_function("greenhub_warm_pool", |b| {
+        // The same, with the hub's stack pool warm: one unmeasured round first. (Each sample
+        // above starts a new runtime, so its first round maps and faults in 10,000 stacks.)
+        b.iter_custom(|iters| {
+            greenhub_timed(move || {
+                sleep_and_join(GreenThread, greenhub::sleep);
+                timed_loop(iters, |_| sleep_and_join(GreenThread, greenhub::sleep))
+            })
+        })
+    });
+    // Criterion calls the closure below once per sample, so the floor's stacks live outside it
+    // and stay warm from sample to sample.
+    let mut floor = SleepersFloor::default();
     group.bench_function("corosensei_floor", |b| {
-        let mut floor = SleepersFloor::default();
         b.iter_custom(|iters| timed_loop(iters, |_| floor.round()))
     });
     group.finish();
 }
 
 /// The floor of `timers_10k` for stackful coroutines: 10,000 bare corosensei coroutines on
-/// stacks kept from the previous round, each "sleeping" by leaving its deadline in a binary
+/// stacks kept from the previous round (a warm pool), each "sleeping" by leaving its deadline in a binary
 /// heap and suspending, resumed by a loop that sleeps the OS thread until the next deadline
 /// (rounded up to a millisecond, as tokio's timer rounds).
 /// No runtime features at all (no cancellation, timeouts, wakes from other threads, I/O,
