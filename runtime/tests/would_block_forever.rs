@@ -70,3 +70,36 @@ fn waiting_on_a_timer_or_blocking_work_is_not_a_deadlock() {
         greenhub::unblock(|| std::thread::sleep(Duration::from_millis(20)));
     });
 }
+
+/// A green thread waiting in a `sync` primitive may be woken by any holder of it, a plain
+/// thread included: with every hub idle that is still no deadlock, on the waiter's hub or
+/// another, for a channel, a mutex and a condition variable alike.
+#[test]
+fn waiting_on_a_primitive_a_plain_thread_holds_is_not_a_deadlock() {
+    for hubs in [1, 2] {
+        let rt = greenhub::Runtime::builder().hubs(hubs).build().unwrap();
+        rt.run(move || {
+            let (tx, rx) = greenhub::sync::channel::<u32>();
+            let lock = std::sync::Arc::new(greenhub::sync::Mutex::new(false));
+            let ready = std::sync::Arc::new(greenhub::sync::Condvar::new());
+            let (their_lock, their_ready) = (lock.clone(), ready.clone());
+            let plain = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                tx.send(7).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                *their_lock.lock() = true;
+                their_ready.notify_all();
+            });
+            let waiter = greenhub::spawn_on(hubs - 1, move || {
+                let value = rx.recv().unwrap();
+                let mut done = lock.lock();
+                while !*done {
+                    done = ready.wait(done);
+                }
+                value
+            });
+            assert_eq!(waiter.join().unwrap(), 7);
+            plain.join().unwrap();
+        });
+    }
+}

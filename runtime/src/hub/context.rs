@@ -106,6 +106,18 @@ impl GreenThread {
     }
 }
 
+impl GreenThread {
+    /// A handle to the running green thread (or this OS thread) for a `sync` wait list (see
+    /// [`GreenThread::of_task_in_wait_list`]); its holder parks with
+    /// `thread::park_raw_in_wait_list`.
+    pub(crate) fn for_wait_list() -> GreenThread {
+        match current_task() {
+            Some(task) => GreenThread::of_task_in_wait_list(task),
+            None => GreenThread::current(),
+        }
+    }
+}
+
 /// Set by the hub before it resumes a green thread (to its slot's stack bounds, which stay in
 /// place while it runs), and to null after; read by the overflow handler.
 pub(super) fn set_running_stack(running: *const Cell<RunningStack>) {

@@ -17,6 +17,10 @@ use std::sync::Mutex;
 pub(crate) struct HubFlags {
     /// Live [`GreenThread`](crate::GreenThread) handles to this hub's green threads.
     external_wakers: AtomicUsize,
+    /// Its green threads parked in `sync` wait lists, as the hub last went idle: any thread
+    /// holding the primitive may still wake them. Written only by the hub itself on its way to
+    /// idle, so it holds for as long as the hub stays idle.
+    in_wait_lists: AtomicUsize,
     /// Is the hub asleep, and has it unseen remote work?
     pub(crate) handshake: SleepHandshake,
     /// Set while the hub has nothing at all to do (see the module doc).
@@ -60,7 +64,12 @@ impl Liveness {
         &self.hubs[hub]
     }
 
-    pub(crate) fn enter_idle(&self, hub: usize) {
+    /// Hub `hub` has nothing at all to do; `in_wait_lists` of its green threads are parked in
+    /// `sync` wait lists.
+    pub(crate) fn enter_idle(&self, hub: usize, in_wait_lists: usize) {
+        self.hubs[hub]
+            .in_wait_lists
+            .store(in_wait_lists, Ordering::SeqCst);
         if !self.hubs[hub].idle.swap(true, Ordering::SeqCst) {
             self.idle_hubs.fetch_add(1, Ordering::SeqCst);
         }
@@ -86,13 +95,17 @@ impl Liveness {
         idle && self.epoch.load(Ordering::SeqCst) == before
     }
 
-    /// Every hub is idle and nobody holds a handle that could wake a green thread: the main green
-    /// thread can never run again. Tell the main hub.
+    /// Every hub is idle, nobody holds a handle that could wake a green thread, and none waits
+    /// in a `sync` wait list (where any holder of the primitive, an OS thread included, may wake
+    /// it): the main green thread can never run again. Tell the main hub.
     pub(crate) fn check_deadlock(&self) {
         if self.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let stuck = self.all_idle(|h| h.external_wakers.load(Ordering::SeqCst) == 0);
+        let stuck = self.all_idle(|h| {
+            h.external_wakers.load(Ordering::SeqCst) == 0
+                && h.in_wait_lists.load(Ordering::SeqCst) == 0
+        });
         if stuck && !self.deadlock.swap(true, Ordering::SeqCst) {
             // A failed wake leaves the main hub asleep; nothing better can be done from here.
             let _ = self.main_waker.wake();
@@ -157,10 +170,25 @@ mod tests {
     #[test]
     fn a_deadlock_is_seen_only_when_every_hub_is_idle() {
         let (liveness, _poller) = liveness(2);
-        liveness.enter_idle(0);
+        liveness.enter_idle(0, 0);
         liveness.check_deadlock();
         assert!(!liveness.deadlock.load(Ordering::SeqCst), "hub 1 is busy");
-        liveness.enter_idle(1);
+        liveness.enter_idle(1, 0);
+        liveness.check_deadlock();
+        assert!(liveness.deadlock.load(Ordering::SeqCst));
+    }
+
+    /// A green thread parked in a `sync` wait list may be woken by any holder of the primitive,
+    /// an OS thread included: every hub idle is then no deadlock.
+    #[test]
+    fn a_green_thread_in_a_wait_list_is_no_deadlock() {
+        let (liveness, _poller) = liveness(2);
+        liveness.enter_idle(0, 1);
+        liveness.enter_idle(1, 0);
+        liveness.check_deadlock();
+        assert!(!liveness.deadlock.load(Ordering::SeqCst));
+        liveness.leave_idle(0); // it ran, and left the wait list
+        liveness.enter_idle(0, 0);
         liveness.check_deadlock();
         assert!(liveness.deadlock.load(Ordering::SeqCst));
     }
@@ -168,8 +196,8 @@ mod tests {
     #[test]
     fn entering_and_leaving_idle_twice_counts_once() {
         let (liveness, _poller) = liveness(2);
-        liveness.enter_idle(0);
-        liveness.enter_idle(0);
+        liveness.enter_idle(0, 0);
+        liveness.enter_idle(0, 0);
         liveness.leave_idle(1); // was never idle: no change
         assert_eq!(liveness.idle_hubs.load(Ordering::SeqCst), 1);
         liveness.leave_idle(0);
@@ -183,11 +211,11 @@ mod tests {
     #[test]
     fn a_hub_that_wakes_during_the_check_moves_the_epoch_and_spoils_it() {
         let (liveness, _poller) = liveness(2);
-        liveness.enter_idle(0);
-        liveness.enter_idle(1);
+        liveness.enter_idle(0, 0);
+        liveness.enter_idle(1, 0);
         let woke_meanwhile = liveness.all_idle(|_| {
             liveness.leave_idle(1);
-            liveness.enter_idle(1);
+            liveness.enter_idle(1, 0);
             true
         });
         assert!(!woke_meanwhile);
@@ -197,7 +225,7 @@ mod tests {
     #[test]
     fn unseen_remote_work_is_not_idle() {
         let (liveness, _poller) = liveness(1);
-        liveness.enter_idle(0);
+        liveness.enter_idle(0, 0);
         liveness.flags(0).handshake.notify();
         assert!(!liveness.all_idle(|_| true));
         liveness.flags(0).handshake.take_notification();
@@ -208,7 +236,7 @@ mod tests {
     fn a_handle_that_could_wake_a_green_thread_holds_off_the_deadlock_until_dropped() {
         let (liveness, _poller) = liveness(1);
         liveness.external_waker_added(0);
-        liveness.enter_idle(0);
+        liveness.enter_idle(0, 0);
         liveness.check_deadlock();
         assert!(!liveness.deadlock.load(Ordering::SeqCst));
         liveness.external_waker_dropped(0);
@@ -221,7 +249,7 @@ mod tests {
     #[test]
     fn quiet_is_reported_once_and_only_during_shutdown() {
         let (liveness, _poller) = liveness(1);
-        liveness.enter_idle(0);
+        liveness.enter_idle(0, 0);
         assert!(!liveness.check_quiet(), "not shutting down");
         liveness.shutdown.store(true, Ordering::SeqCst);
         assert!(liveness.check_quiet());

@@ -87,6 +87,17 @@ struct Current {
     task: *const Task,
 }
 
+/// Counts of this hub's green threads by what they wait for.
+#[derive(Default)]
+struct Waits {
+    /// Waiting for something outside the hub (I/O readiness, a job on the blocking pool): a
+    /// hub with any is not idle.
+    outside: Cell<usize>,
+    /// Parked in a `sync` wait list, where any thread holding the primitive may wake them: a
+    /// hub with any may sleep, but the runtime is not deadlocked (see `liveness`).
+    in_wait_lists: Cell<usize>,
+}
+
 /// Where the hub is in its life.
 #[derive(Default)]
 struct Lifecycle {
@@ -107,9 +118,8 @@ pub(crate) struct Hub {
     timers: RefCell<TimerWheel>,
     io: IoDriver,
     stacks: RefCell<StackPool>,
-    /// Green threads of this hub waiting for something outside it (I/O readiness, a job on the
-    /// blocking pool); a hub with any is not idle.
-    outside_waits: Cell<usize>,
+    /// What its parked green threads wait for, as far as idleness and deadlock matter.
+    waits: Waits,
     /// Which green threads are suspended mid-unwind, and interruptions in doubt.
     unwinds: UnwindTracker,
     lifecycle: Lifecycle,
@@ -135,7 +145,7 @@ impl Hub {
             timers: RefCell::new(TimerWheel::default()),
             io: IoDriver::new(poller),
             stacks: RefCell::new(stacks),
-            outside_waits: Cell::new(0),
+            waits: Waits::default(),
             unwinds: UnwindTracker::default(),
             lifecycle: Lifecycle::default(),
             remote_work_at: Cell::new(None),

@@ -5,6 +5,7 @@ use super::unwinding::Unwinding;
 use super::Hub;
 use crate::driver::TimerId;
 use crate::task::{Interrupt, Task};
+use std::cell::Cell;
 use std::time::Instant;
 
 /// How many green threads run before the hub looks at remote wakes, timers and I/O again, so
@@ -27,7 +28,8 @@ pub(crate) struct OutsideWait<'a> {
 
 impl Drop for OutsideWait<'_> {
     fn drop(&mut self) {
-        self.hub.outside_waits.set(self.hub.outside_waits.get() - 1);
+        let outside = &self.hub.waits.outside;
+        outside.set(outside.get() - 1);
     }
 }
 
@@ -186,6 +188,25 @@ impl Hub {
         self.park_task(task);
     }
 
+    /// [`park_raw`](Self::park_raw) (until `deadline`, if any) for a green thread that just
+    /// joined a `sync` wait list: counted while it is parked, so that a hub going idle can tell
+    /// the would-block-forever check that a thread holding the primitive may still wake it.
+    pub(crate) fn park_in_wait_list(&self, deadline: Option<Instant>) {
+        struct Counted<'a>(&'a Cell<usize>);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        let in_wait_lists = &self.waits.in_wait_lists;
+        in_wait_lists.set(in_wait_lists.get() + 1);
+        let _counted = Counted(in_wait_lists);
+        match deadline {
+            Some(deadline) => self.park_until_raw(deadline),
+            None => self.park_raw(),
+        }
+    }
+
     /// Arms a timer that wakes the running green thread at `deadline`.
     pub(crate) fn timer(&self, deadline: Instant) -> TimerGuard<'_> {
         let key = self.current_key();
@@ -256,7 +277,7 @@ impl Hub {
     /// Counts the current green thread as waiting on something outside the hub until the guard
     /// drops.
     pub(crate) fn wait_on_outside(&self) -> OutsideWait<'_> {
-        self.outside_waits.set(self.outside_waits.get() + 1);
+        self.waits.outside.set(self.waits.outside.get() + 1);
         OutsideWait { hub: self }
     }
 

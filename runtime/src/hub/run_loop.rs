@@ -160,7 +160,7 @@ impl Hub {
     fn locally_idle(&self) -> bool {
         self.run_queue.borrow().is_empty()
             && self.timers.borrow().is_empty()
-            && self.outside_waits.get() == 0
+            && self.waits.outside.get() == 0
     }
 
     fn poll_step(&self) {
@@ -256,7 +256,7 @@ impl Hub {
         let liveness = &self.shared.liveness;
         let idle = self.locally_idle();
         if idle {
-            liveness.enter_idle(self.index());
+            liveness.enter_idle(self.index(), self.waits.in_wait_lists.get());
         }
         if !self.shared.flags().handshake.begin_sleep() || self.must_leave_loop() {
             self.leave_sleep();
@@ -377,7 +377,7 @@ impl Hub {
         self.abandon_all();
         self.orphan_sources();
         // Idle for good: its queue is closed, so nothing makes it leave the idle state again.
-        liveness.enter_idle(self.index());
+        liveness.enter_idle(self.index(), 0);
         self.wake_all_hubs();
         if liveness.check_quiet() {
             self.wake_all_hubs();

@@ -253,7 +253,7 @@ impl Condvar {
         // caller would expect if `wait` unwound).
         crate::hub::interrupt::check();
         // Registered before the lock is released, so a notify in between is not lost.
-        let id = lock(&self.waiters).add(crate::current());
+        let id = lock(&self.waiters).add(crate::GreenThread::for_wait_list());
         fn whole_list(list: &mut WaitList) -> &mut WaitList {
             list
         }

@@ -31,9 +31,12 @@ use std::time::Instant;
 
 /// Green threads (or OS threads) waiting for one condition, first come first served.
 ///
-/// Waiters are held as [`GreenThread`] handles, which count as "someone may still wake this
-/// green thread" for the would-block-forever check: any holder of the primitive, an OS thread
-/// included, can.
+/// Any holder of the primitive, an OS thread included, may still wake a green thread waiting
+/// here, so such a wait must never be taken for a deadlock. It is counted where it is cheap: a
+/// green thread counts itself on its own hub while it parks here (see [`park_raw_until`]), and
+/// the hub tells the would-block-forever check when it goes idle. So the list holds handles
+/// made by [`GreenThread::for_wait_list`], which touch no shared counter when made or dropped
+/// (`Select`'s watchers, which wait their own way, hold counted ones).
 pub(crate) struct WaitList<W = GreenThread> {
     waiters: VecDeque<(u64, W)>,
     next_id: u64,
@@ -121,13 +124,15 @@ pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Parks the current green thread or OS thread until woken or `deadline`, without checking
-/// for an interruption (the caller did, under its lock).
+/// Parks the current green thread or OS thread, which just joined a wait list, until woken or
+/// `deadline`, without checking for an interruption (the caller did, under its lock). A green
+/// thread counts as waiting on something any thread may do while it is parked here (see
+/// [`WaitList`]).
 pub(crate) fn park_raw_until(deadline: Option<Instant>) {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    crate::thread::park_raw(deadline);
+    crate::thread::park_raw_in_wait_list(deadline);
 }
 
 /// How a primitive waits: the lock of its state, the wait list to join (`list` picks it out of
@@ -183,7 +188,7 @@ impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Wait<'a, S, L> {
                     drop(undone);
                     interrupt.raise();
                 }
-                (self.list)(&mut state).add(crate::current())
+                (self.list)(&mut state).add(GreenThread::for_wait_list())
             };
             let registration = Registration::new(self.mutex, &self.list, id);
             park_raw_until(self.deadline);

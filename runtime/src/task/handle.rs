@@ -144,6 +144,9 @@ impl Unparker {
 pub struct GreenThread {
     inner: Unparker,
     id: GreenThreadId,
+    /// Whether it counts as a handle through which the green thread might be woken. Handles in
+    /// `sync` wait lists do not: their green thread is counted by its hub while it waits there.
+    counted: bool,
 }
 
 impl GreenThread {
@@ -152,6 +155,7 @@ impl GreenThread {
         GreenThread {
             id: make_id(id),
             inner: Unparker::Os(std::thread::current()),
+            counted: false,
         }
     }
 
@@ -160,6 +164,18 @@ impl GreenThread {
         GreenThread {
             id: make_id(task.id),
             inner: Unparker::Green(task),
+            counted: true,
+        }
+    }
+
+    /// A handle for a `sync` wait list, which does not count towards "someone may still wake
+    /// this green thread": the green thread's hub counts it while it is parked in the list
+    /// (see `Hub::park_in_wait_list`), without touching a shared counter per wait.
+    pub(crate) fn of_task_in_wait_list(task: Arc<Task>) -> GreenThread {
+        GreenThread {
+            id: make_id(task.id),
+            inner: Unparker::Green(task),
+            counted: false,
         }
     }
 
@@ -211,19 +227,20 @@ impl GreenThread {
 
 impl Clone for GreenThread {
     fn clone(&self) -> GreenThread {
-        if let Unparker::Green(task) = &self.inner {
+        if let (true, Unparker::Green(task)) = (self.counted, &self.inner) {
             task.home.waker_handle_added();
         }
         GreenThread {
             inner: self.inner.clone(),
             id: self.id,
+            counted: self.counted,
         }
     }
 }
 
 impl Drop for GreenThread {
     fn drop(&mut self) {
-        if let Unparker::Green(task) = &self.inner {
+        if let (true, Unparker::Green(task)) = (self.counted, &self.inner) {
             task.home.waker_handle_dropped();
         }
     }

@@ -10,7 +10,7 @@ mod spawn;
 pub use blocking::unblock;
 pub(crate) use join::Canceller;
 pub use join::{JoinError, JoinHandle};
-pub(crate) use park::park_raw;
+pub(crate) use park::park_raw_in_wait_list;
 pub use park::{
     current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
 };

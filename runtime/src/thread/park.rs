@@ -48,15 +48,12 @@ fn park_os_thread(deadline: Option<Instant>) {
     park_os_thread_raw(deadline);
 }
 
-/// Parks the current green thread (or OS thread) until woken or `deadline`, without checking for
-/// cancellation or an expired scope: for waits that checked under their own lock.
-#[inline]
-pub(crate) fn park_raw(deadline: Option<Instant>) {
-    let parked = with_hub(|hub| match deadline {
-        Some(deadline) => hub.park_until_raw(deadline),
-        None => hub.park_raw(),
-    });
-    if parked.is_none() {
+/// Parks the current green thread (or OS thread), which just joined a `sync` wait list, until
+/// woken or `deadline`, without checking for cancellation or an expired scope (the caller
+/// checked under its own lock). While it is parked, its hub counts it as waiting on something
+/// any thread may do.
+pub(crate) fn park_raw_in_wait_list(deadline: Option<Instant>) {
+    if with_hub(|hub| hub.park_in_wait_list(deadline)).is_none() {
         park_os_thread_raw(deadline);
     }
 }

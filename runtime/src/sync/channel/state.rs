@@ -221,7 +221,7 @@ impl<T> Channel<T> {
                 }
                 let id = state
                     .receive_waiters
-                    .add(Receiving::with_slot(crate::current(), &slot));
+                    .add(Receiving::with_slot(GreenThread::for_wait_list(), &slot));
                 state.receiver_waits();
                 id
             };
