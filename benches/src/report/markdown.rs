@@ -136,7 +136,8 @@ fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::
         );
         for p in &entries {
             let versus = match ours {
-                Some(g) if p.peer == FLOOR => above_floor(g.median_ns, p.median_ns),
+                // Floors (bare corosensei, one clock read) are limits, not peers.
+                Some(g) if p.peer.ends_with("_floor") => above_floor(g.median_ns, p.median_ns),
                 Some(g) if !p.peer.starts_with("greenhub") && p.peer != "no_timeout" => {
                     ratio(g.median_ns, p.median_ns, true)
                 }

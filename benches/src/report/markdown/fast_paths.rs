@@ -222,7 +222,7 @@ pub(super) fn fast_paths_section(md: &mut String, results: &Results) {
             md,
             "\n### What stands between greenhub and each target it misses in this run\n\n\
              Profiled (callgrind instruction counts, perf, cachegrind, strace) on this machine \
-             when issue 13 was closed; the times beside them are this run's.\n\n{reasons}"
+             during the issue 13 work; the times beside them are this run's.\n\n{reasons}"
         );
     }
 }
