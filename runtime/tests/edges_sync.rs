@@ -492,3 +492,21 @@ fn a_sender_woken_for_room_that_hands_off_passes_the_room_on() {
         second.join().unwrap();
     });
 }
+
+/// A value handed to a parked receiver that is cancelled before it runs: the receive has
+/// happened, so it returns the value (the cancel takes effect at the next park), and nothing
+/// is lost.
+#[test]
+fn a_value_handed_to_a_receiver_survives_its_cancel_before_it_runs() {
+    greenhub::run(|| {
+        let (tx, rx) = greenhub::sync::channel::<u32>();
+        let receiver = greenhub::spawn(move || rx.recv());
+        greenhub::yield_now(); // it parks in recv
+        tx.send(7).unwrap(); // handed straight to the parked receiver
+        receiver.cancel(); // before it gets to run
+        match receiver.join() {
+            Ok(Ok(value)) => assert_eq!(value, 7),
+            other => panic!("the handed value was lost: {other:?}"),
+        }
+    });
+}

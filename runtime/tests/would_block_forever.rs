@@ -103,3 +103,34 @@ fn waiting_on_a_primitive_a_plain_thread_holds_is_not_a_deadlock() {
         });
     }
 }
+
+/// A green thread cancelled (or timed out) while parked in a wait list stops counting as
+/// "may be woken from outside": afterwards a main green thread that nothing can wake is still
+/// reported, not left hanging.
+#[test]
+fn a_wait_cut_short_no_longer_counts_against_the_deadlock_check() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = greenhub::Runtime::builder().hubs(2).build().unwrap();
+        run_expecting_block_forever(&rt, || {
+            let (tx, rx) = greenhub::sync::channel::<u32>();
+            let cancelled = greenhub::spawn_on(1, move || rx.recv());
+            let timed_out = greenhub::spawn(|| {
+                let (_sender, rx) = greenhub::sync::channel::<u32>();
+                greenhub::timeout(Duration::from_millis(20), || rx.recv())
+            });
+            greenhub::sleep(Duration::from_millis(5)); // both park in recv
+            cancelled.cancel();
+            assert!(cancelled.join().unwrap_err().is_cancelled());
+            assert!(timed_out.join().unwrap().is_err(), "the receive timed out");
+            drop(tx);
+            loop {
+                greenhub::park();
+            }
+        });
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the runtime hung instead of reporting a green thread that nothing can wake");
+}
