@@ -20,16 +20,22 @@ pub(super) const BATCH: usize = 61;
 /// client whose socket always has data cannot starve everyone else on its hub.
 pub(crate) const IO_BUDGET: u32 = 128;
 
-/// Keeps a hub from counting as idle while one of its green threads waits on something outside
-/// it (I/O readiness, a blocking-pool job).
-pub(crate) struct OutsideWait<'a> {
-    hub: &'a Hub,
+/// Counts one green thread in one of the hub's `Waits` counts until it drops,
+/// however the wait ends (including by unwinding).
+pub(crate) struct CountedWait<'a> {
+    count: &'a Cell<usize>,
 }
 
-impl Drop for OutsideWait<'_> {
+impl<'a> CountedWait<'a> {
+    fn new(count: &'a Cell<usize>) -> CountedWait<'a> {
+        count.set(count.get() + 1);
+        CountedWait { count }
+    }
+}
+
+impl Drop for CountedWait<'_> {
     fn drop(&mut self) {
-        let outside = &self.hub.waits.outside;
-        outside.set(outside.get() - 1);
+        self.count.set(self.count.get() - 1);
     }
 }
 
@@ -192,15 +198,7 @@ impl Hub {
     /// joined a `sync` wait list: counted while it is parked, so that a hub going idle can tell
     /// the would-block-forever check that a thread holding the primitive may still wake it.
     pub(crate) fn park_in_wait_list(&self, deadline: Option<Instant>) {
-        struct Counted<'a>(&'a Cell<usize>);
-        impl Drop for Counted<'_> {
-            fn drop(&mut self) {
-                self.0.set(self.0.get() - 1);
-            }
-        }
-        let in_wait_lists = &self.waits.in_wait_lists;
-        in_wait_lists.set(in_wait_lists.get() + 1);
-        let _counted = Counted(in_wait_lists);
+        let _counted = CountedWait::new(&self.waits.in_wait_lists);
         match deadline {
             Some(deadline) => self.park_until_raw(deadline),
             None => self.park_raw(),
@@ -274,11 +272,11 @@ impl Hub {
         true
     }
 
-    /// Counts the current green thread as waiting on something outside the hub until the guard
-    /// drops.
-    pub(crate) fn wait_on_outside(&self) -> OutsideWait<'_> {
-        self.waits.outside.set(self.waits.outside.get() + 1);
-        OutsideWait { hub: self }
+    /// Counts the current green thread as waiting on something outside the hub (I/O
+    /// readiness, a blocking-pool job), which keeps the hub from counting as idle, until the
+    /// guard drops.
+    pub(crate) fn wait_on_outside(&self) -> CountedWait<'_> {
+        CountedWait::new(&self.waits.outside)
     }
 
     /// Called after each I/O operation that completed without parking: once the budget is

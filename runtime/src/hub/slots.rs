@@ -131,16 +131,14 @@ impl Hub {
     pub(super) fn trim_spare_tasks(&self) -> bool {
         const SLICE: usize = 1024;
         let mut spare = self.slots.spare_tasks.borrow_mut();
-        let len = spare.len();
-        let keep = len
-            .saturating_sub(SLICE)
-            .max(SPARE_TASKS_WHEN_IDLE)
-            .min(len);
-        let freed: Vec<Arc<Task>> = spare.drain(keep..).collect();
-        let more = spare.len() > SPARE_TASKS_WHEN_IDLE;
-        drop(spare);
+        if spare.len() <= SPARE_TASKS_WHEN_IDLE {
+            return false;
+        }
+        let keep = spare.len().saturating_sub(SLICE).max(SPARE_TASKS_WHEN_IDLE);
+        let freed = spare.split_off(keep);
+        drop(spare); // dropping headers never reaches back into the slots, but hold nothing
         drop(freed);
-        more
+        keep > SPARE_TASKS_WHEN_IDLE
     }
 
     /// Registers a new green thread on this hub and makes it runnable. Its body's join packet

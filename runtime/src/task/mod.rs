@@ -254,9 +254,8 @@ impl Task {
     }
 
     /// Wakes the task from any thread: directly when called on its own hub, else through the
-    /// hub's remote queue (at most one entry per task at a time).
-    /// Wakes the task from any thread; false when its hub has stopped for good (see
-    /// [`Home::wake`]).
+    /// hub's remote queue (at most one entry per task at a time). False when its hub has
+    /// stopped for good (see [`Home::wake`]).
     pub(crate) fn wake(self: &Arc<Self>) -> bool {
         self.home.wake(self)
     }

@@ -107,16 +107,16 @@ pub fn park_timeout(timeout: Duration) {
 /// });
 /// ```
 pub fn sleep(duration: Duration) {
-    match Instant::now().checked_add(duration) {
-        Some(deadline) if !duration.is_zero() => {
-            if with_hub(|hub| hub.sleep_until_future(deadline)).is_none() {
-                sleep_until(deadline);
-            }
-        }
-        Some(deadline) => sleep_until(deadline),
-        None => loop {
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        loop {
             park();
-        },
+        }
+    };
+    if duration.is_zero() {
+        return sleep_until(deadline); // yields
+    }
+    if with_hub(|hub| hub.sleep_until_future(deadline)).is_none() {
+        sleep_os_thread(deadline);
     }
 }
 
@@ -134,15 +134,20 @@ pub fn sleep(duration: Duration) {
 /// ```
 pub fn sleep_until(deadline: Instant) {
     if with_hub(|hub| hub.sleep_until(deadline)).is_none() {
-        crate::hub::interrupt::check();
-        let until = crate::hub::interrupt::os_deadline(Some(deadline)).unwrap_or(deadline);
-        let now = Instant::now();
-        if until > now {
-            std::thread::sleep(until - now);
-        }
-        // A scope that ended the sleep early unwinds here: nothing happened that could be lost.
-        crate::hub::interrupt::check();
+        sleep_os_thread(deadline);
     }
+}
+
+/// [`sleep_until`] on a plain OS thread, cut short by its `timeout` scope.
+fn sleep_os_thread(deadline: Instant) {
+    crate::hub::interrupt::check();
+    let until = crate::hub::interrupt::os_deadline(Some(deadline)).unwrap_or(deadline);
+    let now = Instant::now();
+    if until > now {
+        std::thread::sleep(until - now);
+    }
+    // A scope that ended the sleep early unwinds here: nothing happened that could be lost.
+    crate::hub::interrupt::check();
 }
 
 /// Lets every other runnable green thread on this hub run once before continuing. Outside a

@@ -138,6 +138,7 @@ pub(super) fn fast_paths_section(md: &mut String, results: &Results) {
             v,
         )
     });
+    let timers_floor = floor("timers_10k").map(|(what, v)| (format!("{what}, warm stacks"), v));
     let checks = [
         check(
             "spawn + join <= 80 ns and <= may / 8",
@@ -177,14 +178,14 @@ pub(super) fn fast_paths_section(md: &mut String, results: &Results) {
             "timers_10k",
             "greenhub",
             ("tokio_current_thread", None, Some(2.0)),
-            floor("timers_10k").map(|(what, v)| (format!("{what}, warm stacks"), v)),
+            timers_floor.clone(),
         ),
         check(
             "the same, with the hub's stack pool warm (one round first) <= 2 x tokio",
             "timers_10k",
             "greenhub_warm_pool",
             ("tokio_current_thread", None, Some(2.0)),
-            floor("timers_10k").map(|(what, v)| (format!("{what}, warm stacks"), v)),
+            timers_floor,
         ),
         check(
             "channel ping-pong across hubs <= tokio multi-thread",
