@@ -76,6 +76,23 @@ pub(super) fn enter<R>(hub: &Hub, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// This OS thread's id (see [`current`](crate::current)), given out on first use; ids are
+/// never reused, so it also tells one OS thread from every other that ever ran.
+pub(crate) fn os_thread_id() -> u64 {
+    CONTEXT.with(|c| {
+        if c.os_thread_id.get() == 0 {
+            c.os_thread_id.set(new_os_thread_id());
+        }
+        c.os_thread_id.get()
+    })
+}
+
+/// This OS thread's id if it was ever asked for, else 0 (which no thread is given).
+#[inline]
+pub(crate) fn os_thread_id_if_known() -> u64 {
+    CONTEXT.with(|c| c.os_thread_id.get())
+}
+
 /// The running green thread's header, if called from a green thread.
 pub(crate) fn current_task() -> Option<Arc<Task>> {
     with_hub(|hub| hub.current_task_arc()).flatten()
@@ -96,12 +113,7 @@ impl GreenThread {
     pub(crate) fn current() -> GreenThread {
         match current_task() {
             Some(task) => GreenThread::of_task(task),
-            None => GreenThread::of_os_thread(CONTEXT.with(|c| {
-                if c.os_thread_id.get() == 0 {
-                    c.os_thread_id.set(new_os_thread_id());
-                }
-                c.os_thread_id.get()
-            })),
+            None => GreenThread::of_os_thread(os_thread_id()),
         }
     }
 }

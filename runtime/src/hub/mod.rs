@@ -53,7 +53,10 @@ pub(crate) mod stack;
 mod stack_mapping;
 mod unwinding;
 
-pub(crate) use context::{next_scope_id, next_select_rotation, os_scope, set_os_scope, with_hub};
+pub(crate) use context::{
+    next_scope_id, next_select_rotation, os_scope, os_thread_id, os_thread_id_if_known,
+    set_os_scope, with_hub,
+};
 pub(crate) use shared::{HubShared, Remote, RemoteSpawn, RuntimeShared};
 pub(crate) use slots::GreenBody;
 

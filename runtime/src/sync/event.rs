@@ -1,7 +1,7 @@
 //! `Event`: a flag green threads can wait for, like gevent's `Event`.
 
 use super::waiters::{lock, Wait, WaitList};
-use crate::loom::Mutex;
+use crate::sync::state_lock::StateLock;
 use std::time::{Duration, Instant};
 
 struct State {
@@ -30,7 +30,7 @@ struct State {
 /// });
 /// ```
 pub struct Event {
-    state: Mutex<State>,
+    state: StateLock<State>,
 }
 
 impl Default for Event {
@@ -43,7 +43,7 @@ impl Event {
     /// A clear event.
     pub fn new() -> Event {
         Event {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 set: false,
                 sets: 0,
                 waiters: WaitList::default(),

@@ -126,7 +126,7 @@ impl<T, W: Unpark> Unpark for Receiving<T, W> {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
-    use crate::loom::Mutex;
+    use crate::sync::state_lock::StateLock;
     use crate::sync::waiters::{lock, WaitList};
     use ::loom::sync::Arc;
     use ::loom::thread;
@@ -137,8 +137,8 @@ mod loom_models {
         closed: bool,
     }
 
-    fn new_channel() -> Arc<Mutex<Channel>> {
-        Arc::new(Mutex::new(Channel {
+    fn new_channel() -> Arc<StateLock<Channel>> {
+        Arc::new(StateLock::new(Channel {
             queue: Vec::new(),
             receivers: WaitList::default(),
             closed: false,
@@ -146,7 +146,7 @@ mod loom_models {
     }
 
     /// The channel's send: hand the value to the first parked receiver, else queue it.
-    fn send(channel: &Mutex<Channel>, value: u32) {
+    fn send(channel: &StateLock<Channel>, value: u32) {
         let mut state = lock(channel);
         let value = match state.receivers.pop_first() {
             Some(receiver) => match receiver.give(value) {
@@ -159,7 +159,7 @@ mod loom_models {
     }
 
     /// The channel's receive, as `Channel::recv_until` does it; `None` once closed and empty.
-    fn recv(channel: &Mutex<Channel>) -> Option<u32> {
+    fn recv(channel: &StateLock<Channel>) -> Option<u32> {
         let slot = Slot::new();
         loop {
             let id = {

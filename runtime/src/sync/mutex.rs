@@ -1,7 +1,7 @@
 //! `Mutex` and `Condvar` that park the green thread instead of blocking the OS thread.
 
+use super::state_lock::StateLock;
 use super::waiters::{lock, park_raw_until, Registration, Wait, WaitList};
-use crate::loom::Mutex as StdMutex;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -51,7 +51,7 @@ struct LockState {
 /// });
 /// ```
 pub struct Mutex<T: ?Sized> {
-    state: StdMutex<LockState>,
+    state: StateLock<LockState>,
     value: UnsafeCell<T>,
 }
 
@@ -103,7 +103,7 @@ impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     pub fn new(value: T) -> Mutex<T> {
         Mutex {
-            state: StdMutex::new(LockState {
+            state: StateLock::new(LockState {
                 locked: false,
                 waiters: WaitList::default(),
             }),
@@ -212,7 +212,7 @@ impl<T: ?Sized> std::fmt::Debug for Mutex<T> {
 /// });
 /// ```
 pub struct Condvar {
-    waiters: StdMutex<WaitList>,
+    waiters: StateLock<WaitList>,
 }
 
 impl Default for Condvar {
@@ -225,7 +225,7 @@ impl Condvar {
     /// A new condition variable.
     pub fn new() -> Condvar {
         Condvar {
-            waiters: StdMutex::new(WaitList::default()),
+            waiters: StateLock::new(WaitList::default()),
         }
     }
 

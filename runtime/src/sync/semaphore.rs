@@ -1,7 +1,7 @@
 //! `Semaphore`: bounds how many green threads do something at once.
 
 use super::waiters::{lock, Wait, WaitList};
-use crate::loom::Mutex;
+use crate::sync::state_lock::StateLock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ struct State {
 /// });
 /// ```
 pub struct Semaphore {
-    state: Mutex<State>,
+    state: StateLock<State>,
 }
 
 /// A permit of a [`Semaphore`], released when dropped.
@@ -46,7 +46,7 @@ impl Semaphore {
     /// A semaphore with `permits` permits.
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 permits,
                 waiters: WaitList::default(),
             }),

@@ -2,7 +2,7 @@
 //! bookkeeping behind `Pool` and `StreamServer`.
 
 use super::waiters::{lock, Wait, WaitList};
-use crate::loom::Mutex;
+use crate::sync::state_lock::StateLock;
 use crate::thread::Canceller;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,13 +19,13 @@ struct State {
 
 /// Green threads counted in with [`TaskSet::enter`], until each one's `Membership` drops.
 pub(crate) struct TaskSet {
-    state: Mutex<State>,
+    state: StateLock<State>,
 }
 
 impl Default for TaskSet {
     fn default() -> TaskSet {
         TaskSet {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 members: HashMap::new(),
                 next_id: 0,
                 idle_waiters: WaitList::default(),

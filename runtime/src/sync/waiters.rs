@@ -1,8 +1,9 @@
 //! The one way every primitive in `greenhub::sync` waits: try, check for an interruption,
 //! register, park, retry.
 //!
-//! State lives behind a short-held mutex (never held across a park); each primitive keeps one
-//! [`WaitList`] per condition.
+//! State lives behind a short-held lock (a `StateLock`, biased to the thread that made the
+//! primitive, and never held across a park); each primitive keeps one [`WaitList`] per
+//! condition.
 //!
 //! ```text
 //!   lock ─► attempt() ─ Some ─────────────────────────────► return it (it took effect)
@@ -23,7 +24,7 @@
 //! was not chosen passes nothing on, so a wake is never duplicated into a livelock. The lists and
 //! that hand-off are model-checked with loom (see `crate::loom`).
 
-use crate::loom::{Mutex, MutexGuard};
+use super::state_lock::{StateGuard, StateLock};
 use crate::task::Unpark;
 use crate::GreenThread;
 use std::collections::VecDeque;
@@ -120,8 +121,8 @@ impl<W: Unpark> WaitList<W> {
     }
 }
 
-pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+pub(crate) fn lock<S>(state: &StateLock<S>) -> StateGuard<'_, S> {
+    state.lock()
 }
 
 /// Parks the current green thread or OS thread, which just joined a wait list, until woken or
@@ -138,13 +139,13 @@ pub(crate) fn park_raw_until(deadline: Option<Instant>) {
 /// How a primitive waits: the lock of its state, the wait list to join (`list` picks it out of
 /// the state), and an optional deadline.
 pub(crate) struct Wait<'a, S, L> {
-    mutex: &'a Mutex<S>,
+    mutex: &'a StateLock<S>,
     list: L,
     deadline: Option<Instant>,
 }
 
 impl<'a, S, L: Fn(&mut S) -> &mut WaitList> Wait<'a, S, L> {
-    pub(crate) fn new(mutex: &'a Mutex<S>, list: L) -> Self {
+    pub(crate) fn new(mutex: &'a StateLock<S>, list: L) -> Self {
         Wait {
             mutex,
             list,
@@ -202,7 +203,7 @@ pub(crate) struct Registration<'a, S, L, W: Unpark = GreenThread>
 where
     L: Fn(&mut S) -> &mut WaitList<W>,
 {
-    mutex: &'a Mutex<S>,
+    mutex: &'a StateLock<S>,
     list: &'a L,
     id: u64,
 }
@@ -212,7 +213,7 @@ where
     L: Fn(&mut S) -> &mut WaitList<W>,
 {
     /// Watches the waiter `id` that was added to `list(mutex)`.
-    pub(crate) fn new(mutex: &'a Mutex<S>, list: &'a L, id: u64) -> Self {
+    pub(crate) fn new(mutex: &'a StateLock<S>, list: &'a L, id: u64) -> Self {
         Registration { mutex, list, id }
     }
 
@@ -260,7 +261,7 @@ mod loom_models {
 
     /// Waits for a permit; `leave_early` makes the waiter give up (as if cancelled) after its
     /// first park, without looking at the permits.
-    fn acquire(permits: &Mutex<Permits>, leave_early: bool) -> bool {
+    fn acquire(permits: &StateLock<Permits>, leave_early: bool) -> bool {
         loop {
             let id = {
                 let mut state = lock(permits);
@@ -286,7 +287,7 @@ mod loom_models {
     #[test]
     fn loom_a_chosen_waiter_that_leaves_passes_its_wake_on() {
         crate::loom::model(|| {
-            let permits = Arc::new(Mutex::new(Permits {
+            let permits = Arc::new(StateLock::new(Permits {
                 free: 0,
                 waiters: WaitList::default(),
             }));

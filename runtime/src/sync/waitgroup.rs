@@ -1,7 +1,7 @@
 //! `WaitGroup`: wait until a number of tasks have finished, like Go's `sync.WaitGroup`.
 
 use super::waiters::{lock, Wait, WaitList};
-use crate::loom::Mutex;
+use crate::sync::state_lock::StateLock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ struct State {
 /// });
 /// ```
 pub struct WaitGroup {
-    shared: Arc<Mutex<State>>,
+    shared: Arc<StateLock<State>>,
 }
 
 impl Default for WaitGroup {
@@ -43,7 +43,7 @@ impl WaitGroup {
     /// A group counting one: this handle.
     pub fn new() -> WaitGroup {
         WaitGroup {
-            shared: Arc::new(Mutex::new(State {
+            shared: Arc::new(StateLock::new(State {
                 count: 1,
                 waiters: WaitList::default(),
             })),

@@ -26,7 +26,7 @@ pub(crate) use state::Channel;
 pub(crate) use watch::Side;
 
 use super::waiters::{lock, WaitList};
-use crate::loom::Mutex;
+use crate::sync::state_lock::StateLock;
 use state::State;
 use std::collections::VecDeque;
 use std::fmt;
@@ -53,7 +53,7 @@ pub struct Receiver<T> {
 
 fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let channel = Arc::new(Channel {
-        state: Mutex::new(State {
+        state: StateLock::new(State {
             queue: VecDeque::new(),
             reserved: 0,
             capacity,

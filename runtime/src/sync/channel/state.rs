@@ -4,9 +4,9 @@
 //! on them (see `sync::waiters`).
 
 use super::error::{RecvTimeoutError, SendTimeoutError};
-use crate::loom::Mutex;
 use crate::sync::claim::ClaimWaiter;
 use crate::sync::handoff::{Receiving, Slot};
+use crate::sync::state_lock::StateLock;
 use crate::sync::waiters::{lock, park_raw_until, Wait, WaitList};
 use crate::GreenThread;
 use std::collections::VecDeque;
@@ -40,7 +40,7 @@ pub(super) struct State<T> {
 }
 
 pub(crate) struct Channel<T> {
-    pub(super) state: Mutex<State<T>>,
+    pub(super) state: StateLock<State<T>>,
     /// `State::capacity`, readable without the lock.
     pub(super) capacity: Option<usize>,
 }
