@@ -1,8 +1,8 @@
-//! The state of every `sync` primitive is locked without atomic read-modify-writes while only the
-//! OS thread that made it uses it, and with a mutex once any other thread has (see
-//! `sync/state_lock.rs`). These tests use primitives from their maker and from other threads at
-//! the same time, so that the switch from one to the other happens under load, and check that
-//! nothing is lost, doubled or reordered.
+//! The state of every `sync` primitive is locked without atomic read-modify-writes once the OS
+//! thread that made it has used it alone a few dozen times, and with a mutex once any other thread
+//! has (see `sync/state_lock.rs`, whose unit tests check the switch itself). These tests use
+//! primitives from their maker first and then from other threads at the same time, so that the
+//! switch happens under load, and check that nothing is lost, doubled or reordered.
 
 use greenhub::sync::{bounded, channel, Mutex};
 use greenhub::Runtime;
@@ -53,6 +53,9 @@ fn a_channel_used_on_its_hub_and_then_from_another_hub_loses_nothing() {
 #[test]
 fn a_mutex_made_by_a_plain_thread_counts_right_from_every_thread() {
     let total = Arc::new(Mutex::new(0u64));
+    for _ in 0..PER_SENDER {
+        *total.lock() += 1; // the maker alone first
+    }
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let total = total.clone();
@@ -70,7 +73,7 @@ fn a_mutex_made_by_a_plain_thread_counts_right_from_every_thread() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert_eq!(*total.lock(), 4 * PER_SENDER);
+    assert_eq!(*total.lock(), 5 * PER_SENDER);
 }
 
 #[test]
@@ -93,9 +96,11 @@ fn a_plain_thread_sends_while_the_channels_hub_blocks_joining_it() {
     // thread takes the channel over: taking the bias away never waits for the maker's hub.
     greenhub::run(|| {
         let (tx, rx) = channel::<u64>();
-        tx.send(0).unwrap(); // used on the maker's path first
+        for n in 0..100 {
+            tx.send(n).unwrap(); // used by the maker alone first
+        }
         let helper = std::thread::spawn(move || {
-            for n in 1..1_000 {
+            for n in 100..1_000 {
                 tx.send(n).unwrap();
             }
         });

@@ -9,12 +9,12 @@
 //! is the asymmetric form of Dekker's handshake that userspace RCU is built on.
 //!
 //! Where the kernel lacks it (or on macOS and the BSDs) [`available`] says so and locks are never
-//! biased: they take their mutex every time, as before.
+//! biased: they take their mutex every time, as before. Where it has it, locks are biased only
+//! once the process has registered for it ([`ready`]), which happens in the background.
 
 #[cfg(target_os = "linux")]
 mod linux {
     use std::sync::atomic::{AtomicU8, Ordering};
-    use std::sync::OnceLock;
 
     // From <linux/membarrier.h>.
     const CMD_QUERY: libc::c_int = 0;
@@ -25,11 +25,11 @@ mod linux {
         (CMD_GLOBAL | CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED) as libc::c_long;
 
     const UNKNOWN: u8 = 0;
-    const YES: u8 = 1;
-    const NO: u8 = 2;
+    const UNSUPPORTED: u8 = 1;
+    const REGISTERING: u8 = 2;
+    const READY: u8 = 3;
 
-    static AVAILABLE: AtomicU8 = AtomicU8::new(UNKNOWN);
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
     fn membarrier(command: libc::c_int) -> libc::c_long {
         // SAFETY: membarrier takes two integers and no pointers.
@@ -44,25 +44,51 @@ mod linux {
     }
 
     pub(crate) fn available() -> bool {
-        match AVAILABLE.load(Ordering::Relaxed) {
-            YES => true,
-            NO => false,
-            _ => {
-                let commands = membarrier(CMD_QUERY);
-                let yes = commands >= 0 && commands & NEEDED == NEEDED;
-                AVAILABLE.store(if yes { YES } else { NO }, Ordering::Relaxed);
-                yes
-            }
+        match STATE.load(Ordering::Relaxed) {
+            UNKNOWN => start(),
+            UNSUPPORTED => false,
+            _ => true,
         }
     }
 
+    pub(crate) fn ready() -> bool {
+        STATE.load(Ordering::Acquire) == READY
+    }
+
+    /// Asks the kernel once, and registers in the background: registering is per process and,
+    /// once the process has several threads, waits for an RCU grace period (about 10 ms here),
+    /// which no hub should wait for. Locks are biased only once it is done (`ready`).
+    #[cold]
+    fn start() -> bool {
+        let commands = membarrier(CMD_QUERY);
+        if commands < 0 || commands & NEEDED != NEEDED {
+            STATE.store(UNSUPPORTED, Ordering::Relaxed);
+            return false;
+        }
+        if STATE
+            .compare_exchange(UNKNOWN, REGISTERING, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let registered = std::thread::Builder::new()
+                .name("greenhub-membarrier".into())
+                .spawn(|| {
+                    let outcome = if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0 {
+                        READY
+                    } else {
+                        UNSUPPORTED
+                    };
+                    STATE.store(outcome, Ordering::Release);
+                });
+            if registered.is_err() {
+                STATE.store(UNSUPPORTED, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+
     pub(crate) fn run() {
-        // Registering is per process and slow once the process has several threads (the kernel
-        // waits for an RCU grace period, about 10 ms here), so it is done on the first revoke,
-        // which is rare, rather than when a lock is made.
-        let registered =
-            *REGISTERED.get_or_init(|| membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0);
-        if registered && membarrier(CMD_PRIVATE_EXPEDITED) == 0 {
+        if membarrier(CMD_PRIVATE_EXPEDITED) == 0 {
             return;
         }
         // The query promised this one, which needs no registration (it waits for a grace period).
@@ -71,17 +97,23 @@ mod linux {
         }
         // Without the barrier a biased lock cannot be revoked safely; continuing could let two
         // threads into one primitive's state at once.
-        crate::sys::report("greenhub: membarrier failed after the kernel offered it; aborting");
+        crate::sys::report("greenhub: membarrier failed after the kernel offered it; aborting\n");
         std::process::abort();
     }
 }
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{available, run};
+pub(crate) use linux::{available, ready, run};
 
 /// Whether a process-wide barrier can be had here; false on systems without `membarrier`.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn available() -> bool {
+    false
+}
+
+/// Never true where [`available`] is false.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn ready() -> bool {
     false
 }
 

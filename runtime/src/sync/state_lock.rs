@@ -1,12 +1,15 @@
 //! The lock around every `sync` primitive's state, biased to the OS thread that made the
-//! primitive: while only that thread (its hub's green threads, which never run at once) uses
-//! it, taking it is two plain stores and two plain loads, no atomic read-modify-write; the first
-//! time another thread takes it, the bias is revoked for good and everyone takes a mutex.
+//! primitive: once that thread (its hub's green threads, which never run at once) has used it
+//! alone a few dozen times, taking it is two plain stores and two plain loads, no atomic
+//! read-modify-write; the first time another thread takes it, the bias is revoked for good and
+//! everyone takes a mutex. A primitive that another thread uses before the bias (a reply channel
+//! made for one request, say) is never biased and never pays for a revoke.
 //!
 //! ```text
 //!  owner:   held = true ── compiler fence ── biased? ─ yes ─► critical section ─► held = false
 //!                                              │ no
 //!                                              └─ held = false ─► mutex
+//!  owner, not yet biased: mutex ─ alone 64 times in a row? ─ yes ─► biased = true
 //!  others:  mutex ─ biased? ─ yes ─► biased = false ─ process barrier ─ wait while held ─┐
 //!                     │ no                                                               │
 //!                     └──────────────────────────────────────────────► critical section ◄┘
@@ -30,29 +33,48 @@ use std::ops::{Deref, DerefMut};
 
 /// A primitive's state and the lock that guards it (see the module doc).
 pub(crate) struct StateLock<S> {
-    /// The OS thread the lock is biased to (see `identity`); 0 when it never was.
+    /// The OS thread that made the lock (see `identity`), the only one it may be biased to; 0
+    /// where no process barrier is to be had, so it never is.
     owner: u64,
-    /// While true, the owner skips the mutex. Only ever goes from true to false.
+    /// While true, the owner skips the mutex. Set once, by the owner under the mutex; cleared
+    /// for good by the first other thread that takes the mutex after.
     biased: AtomicBool,
     /// The owner is inside a critical section taken without the mutex.
     held: AtomicBool,
-    mutex: Mutex<()>,
+    mutex: Mutex<Bias>,
     state: Cell<S>,
 }
+
+/// When to bias, kept under the mutex.
+#[derive(Default)]
+struct Bias {
+    /// Times in a row the owner took the mutex, no other thread having ever taken it.
+    owner_streak: u32,
+    /// Another thread has taken the lock: it is never biased again.
+    shared: bool,
+}
+
+/// How many times in a row the owner takes the mutex before the lock is biased to it. A
+/// primitive passed to another thread at once (a reply channel made for one request) is never
+/// biased, so it never costs a revoke; one used in a loop on its hub is biased within its
+/// first few dozen uses.
+#[cfg(not(loom))]
+const BIAS_AFTER: u32 = 64;
+#[cfg(loom)]
+const BIAS_AFTER: u32 = 1;
 
 // SAFETY: the state is reached only through a guard, and the bias handshake (module doc) admits
 // one guard at a time, as a mutex does; so sharing the lock moves `S` between threads (S: Send).
 unsafe impl<S: Send> Sync for StateLock<S> {}
 
 impl<S> StateLock<S> {
-    /// A lock biased to the calling OS thread, where a process-wide barrier is to be had.
+    /// A lock that may be biased to the calling OS thread once it has used it alone a while.
     pub(crate) fn new(state: S) -> StateLock<S> {
-        let owner = if barrier_available() { identity() } else { 0 };
         StateLock {
-            owner,
-            biased: AtomicBool::new(owner != 0),
+            owner: if barrier_available() { identity() } else { 0 },
+            biased: AtomicBool::new(false),
             held: AtomicBool::new(false),
-            mutex: Mutex::new(()),
+            mutex: Mutex::new(Bias::default()),
             state: Cell::new(state),
         }
     }
@@ -65,7 +87,8 @@ impl<S> StateLock<S> {
     /// that uses the primitive it is being dropped from): with a mutex that would deadlock.
     #[inline]
     pub(crate) fn lock(&self) -> StateGuard<'_, S> {
-        if self.owner != 0 && self.owner == identity_if_known() {
+        let me = identity_if_known();
+        if self.owner != 0 && self.owner == me {
             if self.held.load(Ordering::Relaxed) {
                 reentered();
             }
@@ -80,25 +103,37 @@ impl<S> StateLock<S> {
             }
             self.held.store(false, Ordering::Release);
         }
-        self.lock_with_mutex()
+        self.lock_with_mutex(me)
     }
 
     #[cold]
     #[inline(never)]
-    fn lock_with_mutex(&self) -> StateGuard<'_, S> {
-        let mutex = self.mutex.lock().unwrap_or_else(|e| e.into_inner());
-        // `biased` is only cleared under the mutex, so this is the one revoker.
-        if self.biased.load(Ordering::Relaxed) {
-            self.biased.store(false, Ordering::Relaxed);
-            revoker_barrier();
-            let mut spins = 0u32;
-            while self.held.load(Ordering::Acquire) {
-                back_off(&mut spins);
+    fn lock_with_mutex(&self, me: u64) -> StateGuard<'_, S> {
+        let mut bias = self.mutex.lock().unwrap_or_else(|e| e.into_inner());
+        if self.owner == 0 || bias.shared {
+            // Never biased again: the common case for a primitive shared between threads.
+        } else if me != self.owner {
+            bias.shared = true;
+            // `biased` changes only under the mutex, so this is the one revoker.
+            if self.biased.load(Ordering::Relaxed) {
+                self.biased.store(false, Ordering::Relaxed);
+                revoker_barrier();
+                let mut spins = 0u32;
+                while self.held.load(Ordering::Acquire) {
+                    back_off(&mut spins);
+                }
+            }
+        } else {
+            bias.owner_streak += 1;
+            if bias.owner_streak >= BIAS_AFTER && barrier_ready() {
+                // The owner's next lock skips the mutex; another thread that takes the mutex
+                // after this section sees the bias (the mutex orders it) and revokes it.
+                self.biased.store(true, Ordering::Relaxed);
             }
         }
         StateGuard {
             access: self.state.access(),
-            mutex: Some(mutex),
+            mutex: Some(bias),
             lock: self,
         }
     }
@@ -111,14 +146,17 @@ fn reentered() -> ! {
 }
 
 /// Waits for an owner's critical section to end: it is short and never parks, but its OS thread
-/// may have been preempted in the middle.
+/// may have been preempted in the middle. Past a few yields it sleeps, so that an owner of lower
+/// priority (which a yield never lets run under a real-time policy) gets the CPU to finish.
 #[cfg(not(loom))]
 fn back_off(spins: &mut u32) {
     *spins += 1;
     if *spins < 64 {
         std::hint::spin_loop();
-    } else {
+    } else if *spins < 72 {
         std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(50));
     }
 }
 
@@ -132,7 +170,7 @@ fn back_off(_: &mut u32) {
 pub(crate) struct StateGuard<'a, S> {
     access: Access<S>,
     /// `None` when taken on the owner's biased path (`held` is set instead).
-    mutex: Option<MutexGuard<'a, ()>>,
+    mutex: Option<MutexGuard<'a, Bias>>,
     lock: &'a StateLock<S>,
 }
 
@@ -169,6 +207,10 @@ mod platform {
 
     pub(super) fn barrier_available() -> bool {
         super::super::process_barrier::available()
+    }
+
+    pub(super) fn barrier_ready() -> bool {
+        super::super::process_barrier::ready()
     }
 
     pub(super) fn revoker_barrier() {
@@ -223,6 +265,10 @@ mod platform {
         true
     }
 
+    pub(super) fn barrier_ready() -> bool {
+        true
+    }
+
     /// The model of the process barrier: with the owner's fence (`owner_fence`), a
     /// sequentially consistent fence on each side.
     pub(super) fn revoker_barrier() {
@@ -273,7 +319,9 @@ mod platform {
     }
 }
 
-use platform::{barrier_available, identity, identity_if_known, revoker_barrier, Access, Cell};
+use platform::{
+    barrier_available, barrier_ready, identity, identity_if_known, revoker_barrier, Access, Cell,
+};
 
 /// What the owner's path orders its `held` store and `biased` load with: the compiler only, in
 /// a normal build (the revoker's process barrier does the rest).
@@ -329,5 +377,99 @@ mod loom_models {
             }
             assert_eq!(*count.lock(), 3);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{StateLock, BIAS_AFTER};
+    use crate::loom::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// Waits for the process to be registered for its barrier; false (the test then says why
+    /// and skips) where the kernel has none.
+    fn barrier_ready() -> bool {
+        if !super::super::process_barrier::available() {
+            eprintln!("skipped: this kernel offers no membarrier, so no lock is ever biased");
+            return false;
+        }
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while !super::super::process_barrier::ready() {
+            assert!(
+                Instant::now() < give_up,
+                "membarrier registration never finished"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// A read-modify-write with a long gap in the middle, so that a second thread let in while
+    /// the first is inside loses an update.
+    fn add_one_slowly(count: &StateLock<u64>) {
+        let mut state = count.lock();
+        let before = *state;
+        for _ in 0..5_000 {
+            std::hint::spin_loop();
+        }
+        *state = before + 1;
+    }
+
+    #[test]
+    fn the_owner_alone_gets_the_bias_and_another_thread_revokes_it_under_load() {
+        if !barrier_ready() {
+            return;
+        }
+        const EACH: u64 = 200;
+        for _ in 0..20 {
+            let count = Arc::new(StateLock::new(0u64));
+            for _ in 0..BIAS_AFTER {
+                add_one_slowly(&count);
+            }
+            assert!(
+                count.biased.load(Ordering::Relaxed),
+                "used alone, the lock is biased"
+            );
+            let others: Vec<_> = (0..2)
+                .map(|_| {
+                    let count = count.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..EACH {
+                            add_one_slowly(&count);
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..EACH {
+                add_one_slowly(&count);
+            }
+            for other in others {
+                other.join().unwrap();
+            }
+            assert!(
+                !count.biased.load(Ordering::Relaxed),
+                "another thread revoked the bias"
+            );
+            assert_eq!(*count.lock(), u64::from(BIAS_AFTER) + 3 * EACH);
+        }
+    }
+
+    #[test]
+    fn a_lock_another_thread_takes_first_is_never_biased() {
+        if !barrier_ready() {
+            return;
+        }
+        let count = Arc::new(StateLock::new(0u64));
+        {
+            let count = count.clone();
+            std::thread::spawn(move || *count.lock() += 1)
+                .join()
+                .unwrap();
+        }
+        for _ in 0..10 * BIAS_AFTER {
+            *count.lock() += 1;
+        }
+        assert!(!count.biased.load(Ordering::Relaxed));
     }
 }
