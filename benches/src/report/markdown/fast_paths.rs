@@ -253,13 +253,17 @@ const WHY_MISSED: &[(&str, &str)] = &[
     ),
     (
         "channel ping-pong on one hub",
-        "1,283 instructions per round trip (was 1,504), 126 ns in a run of its own (was 191): \
-         the park/unpark round trip under it (~520); the channel's lock, a std mutex taken by \
-         both sides, since any end of a channel may be on another hub or a plain thread; the \
-         wait-list entry and its wake handle (a reference count up and down per wait); the \
-         check that a receiver can still run before a value is handed to it. A value now goes \
-         straight to a parked receiver's stack, and a waiter no longer touches the runtime's \
-         shared counters: its hub counts it.",
+        "1,275 instructions per round trip (was 1,504 before issue 13). The channel's lock no \
+         longer takes an atomic read-modify-write on one hub: every `sync` primitive's state \
+         lock is biased to the thread that made it once that thread has used it alone 64 times, \
+         and revoked for good (one membarrier) when another thread takes it; perf shows the \
+         lock's cmpxchg and xchg gone from the profile. What is left over the park/unpark \
+         round trip under it (~520 instructions): the wait-list entry's wake handle, a reference \
+         count up and down per wait (about a fifth of the samples: the `lock` prefix costs what \
+         the mutex did), which keeps the header of a green thread given up while it waited \
+         alive; the check that a receiver can still run before a value is handed to it; and the \
+         queue and slot moves. A value goes straight to a parked receiver's stack, and a waiter \
+         no longer touches the runtime's shared counters: its hub counts it.",
     ),
     (
         "`timeout`",
