@@ -32,7 +32,7 @@ impl Client {
     pub fn named(addr: SocketAddr, nick: &str) -> io::Result<Client> {
         let mut client = Client::connect(addr)?;
         client.send(&format!("/nick {nick}"))?;
-        let reply = client.expect(|l| l.starts_with("*** you are now") || l.starts_with("!!!"))?;
+        let reply = client.reply()?;
         assert_eq!(reply, format!("*** you are now {nick}"));
         Ok(client)
     }
@@ -61,9 +61,10 @@ impl Client {
         }
     }
 
-    /// The next reply to this client's own command: a `***` or `!!!` line.
+    /// The next reply to this client's own command: a `!!!` line or one that says `*** you`
+    /// (others' arrivals and departures are skipped).
     pub fn reply(&mut self) -> io::Result<String> {
-        self.expect(|l| l.starts_with("***") || l.starts_with("!!!"))
+        self.expect(|l| l.starts_with("*** you") || l.starts_with("!!!"))
     }
 
     /// The next chat line relayed from someone else (`<nick> ...` or `* nick ...`).
