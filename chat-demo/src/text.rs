@@ -190,16 +190,47 @@ pub fn nick_key(nick: &str) -> String {
     folded.replace("rn", "m").replace("vv", "w")
 }
 
-/// Room names follow the nick rules.
-pub fn validate_room(room: &str) -> Result<(), NickError> {
+/// Why a room name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomError {
+    /// Empty or longer than [`MAX_NICK`].
+    Length,
+    /// Only ASCII letters, digits, `-` and `_` are allowed, as in nicks.
+    Characters,
+}
+
+impl std::fmt::Display for RoomError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RoomError::Length => "a room name has 1 to 16 characters",
+            RoomError::Characters => "a room name may use only letters, digits, - and _",
+        })
+    }
+}
+
+/// Checks a room name: the nick rules, with errors that say "room". Which rooms are the same is
+/// the server's business (it compares [`room_key`]s).
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::text::{validate_room, RoomError};
+/// assert!(validate_room("rust-users").is_ok());
+/// assert_eq!(validate_room("a b"), Err(RoomError::Characters));
+/// assert_eq!(
+///     validate_room("").unwrap_err().to_string(),
+///     "a room name has 1 to 16 characters"
+/// );
+/// ```
+pub fn validate_room(room: &str) -> Result<(), RoomError> {
     if room.is_empty() || room.chars().count() > MAX_NICK {
-        return Err(NickError::Length);
+        return Err(RoomError::Length);
     }
     if !room
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(NickError::Characters);
+        return Err(RoomError::Characters);
     }
     Ok(())
 }

@@ -36,7 +36,8 @@ fn reference(data: &[u8], max_line: usize) -> Vec<Incoming> {
     parts
         .into_iter()
         .map(|line| {
-            if line.len() > max_line {
+            // The limit does not count the line ending: `\n` or `\r\n`.
+            if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
                 Incoming::TooLong
             } else {
                 decode(line)
