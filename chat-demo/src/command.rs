@@ -1,5 +1,7 @@
 //! The chat protocol's commands.
 
+use crate::text::sanitize;
+
 /// What a client's line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -31,6 +33,9 @@ pub const HELP: &str =
 
 /// Parses one line. A line starting with `//` says the rest literally (to say "/something").
 ///
+/// An action or a private message with nothing left to show once [`sanitize`]d (only escape
+/// sequences, say) is refused with its usage: it would reach others as a bare `* nick `.
+///
 /// # Examples
 ///
 /// ```
@@ -38,6 +43,7 @@ pub const HELP: &str =
 /// assert_eq!(parse("hello"), Command::Say("hello".into()));
 /// assert_eq!(parse("/msg bob hi there"), Command::Msg { to: "bob".into(), text: "hi there".into() });
 /// assert_eq!(parse("/join"), Command::Invalid("usage: /join ROOM".into()));
+/// assert_eq!(parse("/me \u{1b}[31m"), Command::Invalid("usage: /me action".into()));
 /// ```
 pub fn parse(line: &str) -> Command {
     let Some(rest) = line.strip_prefix('/') else {
@@ -51,7 +57,7 @@ pub fn parse(line: &str) -> Command {
         None => (rest, ""),
     };
     let needs = |usage: &str, make: fn(String) -> Command| {
-        if argument.is_empty() {
+        if sanitize(argument).is_empty() {
             Command::Invalid(format!("usage: {usage}"))
         } else {
             make(argument.to_string())
@@ -66,7 +72,7 @@ pub fn parse(line: &str) -> Command {
         "help" => Command::Help,
         "quit" => Command::Quit,
         "msg" => match argument.split_once(char::is_whitespace) {
-            Some((to, text)) if !text.trim().is_empty() => Command::Msg {
+            Some((to, text)) if !sanitize(text).is_empty() => Command::Msg {
                 to: to.to_string(),
                 text: text.trim().to_string(),
             },

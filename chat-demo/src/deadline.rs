@@ -2,6 +2,11 @@
 //! (a line that has started must finish). Without the second, a client trickling one byte a
 //! second (slowloris) would reset the idle clock forever and hold its connection and its
 //! partial line indefinitely.
+//!
+//! The line clock starts when a line's first byte arrives, not when the read that brought it
+//! began: a read may wait out most of the idle timeout before anything comes, and that silence
+//! is the idle clock's business. Both durations are the caller's (`Config` in the server), so
+//! tests run them short.
 
 use greenhub::net::TcpStream;
 use std::io::{self, Read};
@@ -76,7 +81,9 @@ impl Read for Deadlines<'_> {
                 if got.ends_with(b"\n") {
                     self.line_started = None;
                 } else if n > 0 && (self.line_started.is_none() || got.contains(&b'\n')) {
-                    self.line_started = Some(now); // a new line began in this chunk
+                    // A new line began in this chunk: its clock starts now that its first byte
+                    // is here, not at `now`, when this read began to wait.
+                    self.line_started = Some(Instant::now());
                 }
                 Ok(n)
             }

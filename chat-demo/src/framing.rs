@@ -17,17 +17,19 @@ pub enum Incoming {
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 1024;
 
-/// Splits a byte stream into lines of at most `max_line` bytes.
+/// Splits a byte stream into lines of at most `max_line` bytes, not counting the line ending
+/// (`\n` or `\r\n`).
 ///
 /// # Examples
 ///
 /// ```
 /// use chat_demo::framing::{Incoming, LineReader};
-/// let input: &[u8] = b"hello\r\nthis line is too long\nok\nunfinish";
+/// let input: &[u8] = b"hello\r\nthis line is too long\nok\n8 bytes!\r\nunfinish";
 /// let mut lines = LineReader::new(input, 8);
 /// assert_eq!(lines.next_line().unwrap(), Some(Incoming::Line("hello".into())));
 /// assert_eq!(lines.next_line().unwrap(), Some(Incoming::TooLong));
 /// assert_eq!(lines.next_line().unwrap(), Some(Incoming::Line("ok".into())));
+/// assert_eq!(lines.next_line().unwrap(), Some(Incoming::Line("8 bytes!".into())));
 /// assert_eq!(lines.next_line().unwrap(), None); // the unterminated tail is dropped
 /// ```
 pub struct LineReader<R> {
@@ -52,8 +54,8 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// Bytes held for the line being read: never more than `max_line` plus one read's worth,
-    /// whatever the peer sends.
+    /// Bytes held for the line being read: never more than `max_line` and a `\r`, plus one
+    /// read's worth (1 kB), whatever the peer sends.
     pub fn buffered(&self) -> usize {
         self.buffer.len()
     }
@@ -70,14 +72,17 @@ impl<R: Read> LineReader<R> {
                 let end = self.scanned + at;
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
                 self.scanned = 0;
-                // A line can also outgrow the limit within the read that brings its newline.
-                if std::mem::take(&mut self.discarding) || line.len() - 1 > self.max_line {
+                // The limit counts the line without its ending, `\n` or `\r\n` alike. A line
+                // can also outgrow it within the read that brings its newline.
+                let text = &line[..line.len() - 1];
+                if std::mem::take(&mut self.discarding) || shown_len(text) > self.max_line {
                     return Ok(Some(Incoming::TooLong));
                 }
-                return Ok(Some(decode(&line[..line.len() - 1])));
+                return Ok(Some(decode(text)));
             }
             self.scanned = self.buffer.len();
-            if self.buffer.len() > self.max_line {
+            // One byte over the limit may still be the `\r` of a line that fits.
+            if self.buffer.len() > self.max_line + 1 {
                 // Too long already: keep nothing of it, skip to the next newline.
                 self.discarding = true;
                 self.buffer.clear();
@@ -87,7 +92,7 @@ impl<R: Read> LineReader<R> {
             // big scratch array on its stack, which matters with thousands of idle clients.
             let start = self.buffer.len();
             self.buffer
-                .resize(start + READ_CHUNK.min(self.max_line + 1), 0);
+                .resize(start + READ_CHUNK.min(self.max_line + 2), 0);
             let read = self.reader.read(&mut self.buffer[start..]);
             self.buffer
                 .truncate(start + read.as_ref().map_or(0, |n| *n));
@@ -99,6 +104,12 @@ impl<R: Read> LineReader<R> {
             }
         }
     }
+}
+
+/// The length of a line (without its `\n`) that counts against the limit: not its `\r`, the
+/// rest of a `\r\n` ending, which [`decode`] drops too.
+fn shown_len(line: &[u8]) -> usize {
+    line.strip_suffix(b"\r").unwrap_or(line).len()
 }
 
 /// Classifies one line's bytes (without its `\n`): drops a trailing `\r`, checks UTF-8.

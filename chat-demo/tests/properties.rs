@@ -1,12 +1,14 @@
 //! Hostile input, generated: arbitrary bytes in arbitrary chunks never panic the line framing,
 //! never make it hold more than a line's worth, and frame exactly like a simple reference;
-//! sanitized text never carries a control character; no line parses into a panic.
+//! sanitized text never carries a control, format or separator character nor a run of spaces;
+//! no line parses into a panic.
 
 use chat_demo::command::{parse, Command};
 use chat_demo::framing::{decode, Incoming, LineReader};
-use chat_demo::text::{nick_key, sanitize, validate_nick};
+use chat_demo::text::{nick_key, sanitize, validate_nick, FILLERS};
 use proptest::prelude::*;
 use std::io::{self, Read};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Hands out `data` in the given chunk sizes, as a network would.
 struct Chunked {
@@ -34,7 +36,8 @@ fn reference(data: &[u8], max_line: usize) -> Vec<Incoming> {
     parts
         .into_iter()
         .map(|line| {
-            if line.len() > max_line {
+            // The limit does not count the line ending: `\n` or `\r\n`.
+            if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
                 Incoming::TooLong
             } else {
                 decode(line)
@@ -80,6 +83,12 @@ proptest! {
     fn sanitized_text_has_no_control_characters_and_is_stable(text in any::<String>()) {
         let clean = sanitize(&text);
         prop_assert!(!clean.chars().any(char::is_control), "{:?}", clean);
+        prop_assert!(!clean.chars().any(|c| matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        ) || FILLERS.contains(&c)), "{:?}", clean);
+        prop_assert!(!clean.contains("  ") && clean.trim() == clean, "{:?}", clean);
+        prop_assert!(!clean.chars().any(|c| c.is_whitespace() && c != ' '), "{:?}", clean);
         prop_assert_eq!(sanitize(&clean), clean.clone());
     }
 
@@ -91,7 +100,8 @@ proptest! {
         after in "[a-z ]{0,10}",
     ) {
         let hostile = format!("{before}\u{1b}[{params}{last}{after}\u{1b}]0;owned\u{7}");
-        prop_assert_eq!(sanitize(&hostile), format!("{before}{after}"));
+        // Exactly as if the sequences had never been there (spaces around them then collapse).
+        prop_assert_eq!(sanitize(&hostile), sanitize(&format!("{before}{after}")));
     }
 
     #[test]

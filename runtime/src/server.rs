@@ -1,10 +1,13 @@
 //! A stream server in the spirit of gevent's `StreamServer`: it accepts, and calls your handler
 //! in a green thread of its own for each connection.
 
+mod backoff;
+
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::sync::semaphore::OwnedPermit;
-use crate::sync::task_set::TaskSet;
-use crate::sync::{Event, Semaphore};
+use crate::sync::task_set::{Membership, TaskSet};
+use crate::sync::{channel, Event, Receiver, Semaphore, Sender};
+use backoff::{Backoff, StartFailures};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +21,11 @@ type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync;
 ///
 /// While `max_connections` handlers run, the server stops accepting (clients wait in the
 /// listen backlog) and resumes when one ends. Accept errors such as `EMFILE` (out of
-/// descriptors) are answered by backing off from 10 ms up to 1 s instead of spinning.
+/// descriptors) are answered by backing off from 10 ms up to 1 s instead of spinning. So is a
+/// handler that cannot start because no stack can be mapped (at `vm.max_map_count`, or out of
+/// address space): its connection is closed, the streak of such failures is logged once (a
+/// warning, then a note when handlers start again), and the server serves again as soon as
+/// stacks can be had. The accept loop itself never panics for want of a stack.
 ///
 /// # Examples
 ///
@@ -60,6 +67,8 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     listeners: Vec<TcpListener>,
     acceptors: Vec<crate::JoinHandle<()>>,
+    /// Each ends once every acceptor has (see `dispatch`).
+    dispatchers: Vec<crate::JoinHandle<()>>,
     connections: Arc<TaskSet>,
     stopped: Arc<Event>,
 }
@@ -147,13 +156,8 @@ impl StreamServer {
         } else {
             1
         };
-        let state = Arc::new(ServerState {
-            handler: self.handler,
-            slots: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
-            connections: Arc::default(),
-            spread: if hubs > 1 { hubs } else { 0 },
-            next_hub: AtomicUsize::new(0),
-        });
+        let connections = Arc::<TaskSet>::default();
+        let failures = Arc::new(StartFailures::new(crate::hub_count().unwrap_or(1)));
         let mut listeners = vec![self.listener];
         if hubs > 1 && cfg!(target_os = "linux") && self.bound_to.is_some() {
             // One listener per hub; the kernel spreads connections between them. The first
@@ -164,20 +168,42 @@ impl StreamServer {
             }
         }
         let per_hub_listeners = listeners.len() > 1;
+        let mut workers = Vec::new();
+        let mut dispatchers = Vec::new();
+        if hubs > 1 && !per_hub_listeners {
+            // One acceptor hands connections to every hub in turn, where a dispatcher starts
+            // their handlers: a hub without a stack to spare then says so instead of panicking.
+            for hub in 0..hubs {
+                let (sender, receiver) = channel();
+                let (handler, running, failures) =
+                    (self.handler.clone(), connections.clone(), failures.clone());
+                dispatchers.push(sender);
+                workers.push(crate::spawn_on(hub, move || {
+                    dispatch(receiver, handler, running, failures)
+                }));
+            }
+        }
+        let state = Arc::new(ServerState {
+            handler: self.handler,
+            slots: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+            connections: connections.clone(),
+            failures,
+            dispatchers,
+            next_hub: AtomicUsize::new(0),
+        });
         let here = crate::current_hub().expect("StreamServer::start must run inside a runtime");
         let mut acceptors = Vec::new();
         for (index, listener) in listeners.iter().enumerate() {
             let (listener, state) = (listener.try_clone()?, state.clone());
             let hub = if per_hub_listeners { index } else { here };
-            acceptors.push(crate::spawn_on(hub, move || {
-                state.accept_loop(listener, per_hub_listeners)
-            }));
+            acceptors.push(crate::spawn_on(hub, move || state.accept_loop(listener)));
         }
         Ok(ServerHandle {
             local_addr,
             listeners,
             acceptors,
-            connections: state.connections.clone(),
+            dispatchers: workers,
+            connections,
             stopped: Arc::default(),
         })
     }
@@ -188,8 +214,10 @@ struct ServerState {
     handler: Arc<Handler>,
     slots: Option<Arc<Semaphore>>,
     connections: Arc<TaskSet>,
-    /// Hand connections to this many hubs in turn (0: keep them on the accepting hub).
-    spread: usize,
+    failures: Arc<StartFailures>,
+    /// One per hub when a single acceptor spreads connections over the hubs: each hub's
+    /// dispatcher starts the handlers there. Empty: handlers start on the accepting hub.
+    dispatchers: Vec<Sender<Connection>>,
     next_hub: AtomicUsize,
 }
 
@@ -201,16 +229,27 @@ fn out_of_resources(err: &io::Error) -> bool {
 }
 
 impl ServerState {
-    fn accept_loop(&self, listener: TcpListener, local_only: bool) {
-        let mut backoff = StreamServer::MIN_BACKOFF;
+    fn accept_loop(&self, listener: TcpListener) {
+        let mut accept_backoff = Backoff::new();
+        let mut start_backoff = Backoff::new();
+        let mut failures_seen = self.failures.total();
         loop {
+            // Handlers could not start since the last look (here, or on a hub this acceptor
+            // hands connections to): take no more for a while, as after EMFILE, and longer
+            // each time until one starts again.
+            let failures = self.failures.total();
+            if failures != failures_seen {
+                failures_seen = failures;
+                start_backoff.wait();
+            } else if !self.failures.failing() {
+                start_backoff.reset();
+            }
             // Full: stop accepting until a handler ends. The slot moves into the handler's
             // closure, and comes back when that is dropped, whether it ran or not.
             let slot = self.slots.as_ref().map(Semaphore::acquire_owned);
-            let accepted = listener.accept();
-            let (stream, peer) = match accepted {
+            let (stream, peer) = match listener.accept() {
                 Ok(connection) => {
-                    backoff = StreamServer::MIN_BACKOFF;
+                    accept_backoff.reset();
                     connection
                 }
                 Err(err) => {
@@ -219,9 +258,11 @@ impl ServerState {
                         io::ErrorKind::NotConnected => return, // stopped
                         io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
                         _ if out_of_resources(&err) => {
-                            log::warn!("greenhub StreamServer: accept failed ({err}); retrying in {backoff:?}");
-                            crate::sleep(backoff);
-                            backoff = (backoff * 2).min(StreamServer::MAX_BACKOFF);
+                            log::warn!(
+                                "greenhub StreamServer: accept failed ({err}); retrying in {:?}",
+                                accept_backoff.delay
+                            );
+                            accept_backoff.wait();
                         }
                         _ => {
                             log::warn!("greenhub StreamServer: accept failed: {err}");
@@ -231,29 +272,49 @@ impl ServerState {
                     continue;
                 }
             };
-            if let Err(err) = self.start_handler(stream, peer, slot, local_only) {
-                // No stack for a handler (out of memory maps): the connection is dropped and
-                // its slot given back; back off as for any other lack of resources.
-                log::warn!("greenhub StreamServer: cannot start a handler ({err}); retrying in {backoff:?}");
-                crate::sleep(backoff);
-                backoff = (backoff * 2).min(StreamServer::MAX_BACKOFF);
+            let connection = Connection {
+                stream,
+                peer,
+                slot,
+                membership: self.connections.enter(),
+            };
+            if self.dispatchers.is_empty() {
+                connection.start(&self.handler, &self.connections, &self.failures);
+            } else {
+                let hub = self.next_hub.fetch_add(1, Ordering::Relaxed) % self.dispatchers.len();
+                // A dispatcher ends only after the acceptors: if it is gone, the connection
+                // comes back in the error and is dropped, which closes it.
+                let _ = self.dispatchers[hub].send(connection);
             }
         }
     }
+}
 
-    fn start_handler(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        slot: Option<OwnedPermit>,
-        local_only: bool,
-    ) -> io::Result<()> {
-        let membership = self.connections.enter();
-        let id = membership.id();
-        let handler = self.handler.clone();
+/// An accepted connection on its way to its handler: what the handler's green thread owns.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Given back when the handler ends, or when this is dropped unstarted.
+    slot: Option<OwnedPermit>,
+    /// Keeps the server's count of running handlers until the handler ends.
+    membership: Membership,
+}
+
+impl Connection {
+    /// Starts its handler on this hub. Without a stack for it, the connection is dropped
+    /// (closed, its slot given back) and the failure counted, never raised: an acceptor or a
+    /// dispatcher that panicked here would serve no one again.
+    fn start(self, handler: &Arc<Handler>, connections: &TaskSet, failures: &StartFailures) {
+        let id = self.membership.id();
+        let handler = handler.clone();
         let serve = move || {
-            let _membership = membership;
-            let _slot = slot;
+            let Connection {
+                stream,
+                peer,
+                slot,
+                membership,
+            } = self;
+            let (_membership, _slot) = (membership, slot);
             let closer = stream.try_clone();
             handler(stream, peer);
             // The handler is done with the connection, even if it kept a clone somewhere.
@@ -261,14 +322,26 @@ impl ServerState {
                 let _ = closer.close();
             }
         };
-        let handle = if self.spread > 0 && !local_only {
-            let hub = self.next_hub.fetch_add(1, Ordering::Relaxed) % self.spread;
-            crate::spawn_on(hub, serve)
-        } else {
-            crate::Builder::new().spawn(serve)?
-        };
-        self.connections.watch(id, &handle);
-        Ok(())
+        match crate::Builder::new().spawn(serve) {
+            Ok(handle) => {
+                connections.watch(id, &handle);
+                failures.started();
+            }
+            Err(err) => failures.failed(&err),
+        }
+    }
+}
+
+/// The green thread that starts, on its own hub, the handlers of the connections one acceptor
+/// hands it. It ends when the acceptors have ended (every sender is gone).
+fn dispatch(
+    connections: Receiver<Connection>,
+    handler: Arc<Handler>,
+    running: Arc<TaskSet>,
+    failures: Arc<StartFailures>,
+) {
+    for connection in connections.iter() {
+        connection.start(&handler, &running, &failures);
     }
 }
 
@@ -295,6 +368,10 @@ impl ServerHandle {
         for acceptor in self.acceptors {
             acceptor.cancel();
             let _ = acceptor.join();
+        }
+        // They start the handlers of connections already handed to them, then end.
+        for dispatcher in self.dispatchers {
+            let _ = dispatcher.join();
         }
         let mut cancelled = 0;
         if !self
@@ -332,18 +409,19 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (stream, peer) = listener.accept().unwrap();
-            let shared = ServerState {
-                handler: Arc::new(|_, _| ()),
-                slots: Some(Arc::new(Semaphore::new(1))),
-                connections: Arc::default(),
-                spread: 0,
-                next_hub: AtomicUsize::new(0),
+            let slots = Arc::new(Semaphore::new(1));
+            let connections = Arc::<TaskSet>::default();
+            let connection = Connection {
+                stream,
+                peer,
+                slot: Some(slots.acquire_owned()),
+                membership: connections.enter(),
             };
-            let slot = shared.slots.as_ref().map(Semaphore::acquire_owned);
-            shared.start_handler(stream, peer, slot, true).unwrap();
-            assert_eq!(shared.connections.cancel_all(), 1); // before it ever ran
-            assert!(shared.connections.wait_idle(None));
-            assert_eq!(shared.slots.as_ref().unwrap().available(), 1);
+            let handler: Arc<Handler> = Arc::new(|_, _| ());
+            connection.start(&handler, &connections, &StartFailures::new(1));
+            assert_eq!(connections.cancel_all(), 1); // before it ever ran
+            assert!(connections.wait_idle(None));
+            assert_eq!(slots.available(), 1);
         });
     }
 }
