@@ -67,6 +67,7 @@ pub mod io;
 mod loom;
 pub mod net;
 mod pool;
+pub mod process;
 mod reactor;
 mod runtime;
 mod server;

@@ -64,13 +64,9 @@ fn wait_on_thread(
     direction: Direction,
     deadline: Option<Instant>,
 ) -> io::Result<()> {
-    let events = match direction {
-        Direction::Read => libc::POLLIN,
-        Direction::Write => libc::POLLOUT,
-    };
     let mut pollfd = libc::pollfd {
         fd: state.fd(),
-        events,
+        events: poll_events(direction),
         revents: 0,
     };
     interrupt::check();
@@ -84,6 +80,30 @@ fn wait_on_thread(
             // Whatever poll said, the next attempt is worth making.
             state.readiness(direction).mark(false);
             Ok(())
+        }
+    }
+}
+
+fn poll_events(direction: Direction) -> libc::c_short {
+    match direction {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    }
+}
+
+/// Whether `fd` is ready in `direction` right now (readable, writable, hung up or in error).
+fn poll_now(fd: RawFd, direction: Direction) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: poll_events(direction),
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pollfd` is one valid pollfd for the duration of the call.
+        match os_result(unsafe { libc::poll(&mut pollfd, 1, 0) }) {
+            Ok(n) => return Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -218,6 +238,41 @@ impl<T: AsRawFd> Source<T> {
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         self.io_until_drained(direction, timeout, op, |_| false)
+    }
+
+    /// Parks until the descriptor is ready in `direction` (checked with a zero-timeout poll(2),
+    /// so that a stale "may be ready" from the last edge is not taken for readiness), with that
+    /// direction's timeout.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut`, `NotConnected` when closed meanwhile, or what poll(2) reports.
+    pub(crate) fn wait_until_ready(&self, direction: Direction) -> io::Result<()> {
+        let timeout = match direction {
+            Direction::Read => self.read_timeout.get(),
+            Direction::Write => self.write_timeout.get(),
+        };
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            if self.state.is_closed() {
+                return Err(closed_error());
+            }
+            let readiness = self.state.readiness(direction);
+            let observed = readiness.observe();
+            if observed.is_ready() {
+                if poll_now(self.state.fd(), direction)? {
+                    return Ok(());
+                }
+                readiness.clear(observed);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timed_out());
+            }
+            match with_hub(|hub| wait_on_hub(&self.state, hub, direction, deadline)) {
+                Some(waited) => waited?,
+                None => wait_on_thread(&self.state, direction, deadline)?,
+            }
+        }
     }
 
     // ANCHOR: try_park_retry
