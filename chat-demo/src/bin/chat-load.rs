@@ -1,6 +1,7 @@
-//! `chat-load`: many chat clients in rooms, each sending numbered messages at a set rate;
-//! reports deliveries per second and delivery latency, and checks that every message reached
-//! every other member of its room exactly once and in its sender's order.
+//! `chat-load`: many chat clients in rooms, each sending numbered messages at a set rate (or
+//! all at once with `--burst`); reports deliveries per second and delivery latency, and checks
+//! that every message reached every other member of its room exactly once and in its sender's
+//! order.
 
 use chat_demo::load::{run, LoadConfig};
 use clap::Parser;
@@ -25,6 +26,9 @@ struct Args {
     /// Messages per second per client (stay under the server's --max-rate).
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
+    /// Every client sends all its messages at once, then reads (--rate is ignored).
+    #[arg(long)]
+    burst: bool,
     /// Seconds to wait for deliveries before giving up.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -42,6 +46,7 @@ fn main() -> std::io::Result<()> {
         messages: args.messages,
         rate: args.rate.max(0.001),
         timeout: Duration::from_secs(args.timeout),
+        burst: args.burst,
     };
     let rooms = config.rooms;
     let sizes = (0..rooms).map(|r| (0..config.clients).filter(|c| c % rooms == r).count() as u64);
@@ -62,9 +67,14 @@ fn main() -> std::io::Result<()> {
         .build()?
         .run(move || run(&run_config, move |n| progress_bar.set_position(n)))?;
     bar.finish_and_clear();
+    let pace = if config.burst {
+        "all at once".to_string()
+    } else {
+        format!("at {}/s", config.rate)
+    };
     println!(
-        "{} clients in {} room(s), {} messages each at {}/s",
-        config.clients, config.rooms, config.messages, config.rate
+        "{} clients in {} room(s), {} messages each {pace}",
+        config.clients, config.rooms, config.messages
     );
     println!(
         "delivered {} of {} ({} lost, {} duplicates, {} out of order) in {:.2} s: {:.0} deliveries/s",
@@ -82,12 +92,18 @@ fn main() -> std::io::Result<()> {
         report.latency_us(0.99),
         report.latency_us(0.999)
     );
+    if report.incomplete > 0 {
+        println!(
+            "{} client(s) stopped before hearing everything: {}",
+            report.incomplete,
+            report.failures.join("; ")
+        );
+    }
     if let Some(path) = args.json {
         std::fs::write(
             path,
             serde_json::to_string_pretty(&report.to_json(&config))?,
         )?;
     }
-    let clean = report.lost() == 0 && report.duplicates == 0 && report.out_of_order == 0;
-    std::process::exit(if clean { 0 } else { 1 });
+    std::process::exit(if report.is_clean() { 0 } else { 1 });
 }

@@ -169,6 +169,7 @@ fn main() -> std::io::Result<()> {
         messages: args.messages,
         rate: args.rate,
         timeout: Duration::from_secs(120),
+        burst: false,
     };
     let rss_at_start = rss_kib(pid);
     let mut samples = vec![Sample {
