@@ -58,13 +58,13 @@ fn a_burst_that_fits_the_kernel_buffers_drops_nobody() -> io::Result<()> {
 }
 
 /// The same burst against the `chat-server` binary on two hubs, with the runtime's blocking
-/// detector on: no green thread of the server may run 100 ms without parking while others
+/// detector on: no green thread of the server may run 50 ms without parking while others
 /// wait (readers yield so that writers drain, the fan-out works in slices).
 #[test]
 fn the_same_burst_on_two_hubs_drops_nobody_and_starves_no_one() -> io::Result<()> {
     let mut server = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(["--listen", "127.0.0.1:0", "--hubs", "2"])
-        .env("GREENHUB_BLOCKING_DETECTOR_MS", "100")
+        .env("GREENHUB_BLOCKING_DETECTOR_MS", "50")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
