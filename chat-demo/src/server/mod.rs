@@ -27,6 +27,7 @@ use greenhub::sync::Event;
 use greenhub::{ServerHandle, StreamServer};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -104,6 +105,8 @@ struct Chat {
     config: Config,
     directory: Mutex<Directory>,
     rooms: Arc<Rooms>,
+    /// Sessions each hub has run, for [`ChatServer::sessions_per_hub`].
+    sessions: Vec<AtomicU64>,
 }
 
 /// A running chat server: sessions on every hub of the runtime it was started in.
@@ -161,6 +164,7 @@ impl ChatServer {
             rooms: Rooms::start(config.queue),
             config,
             directory: Mutex::new(Directory::new(hubs)),
+            sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
         let sessions = chat.clone();
         let handler = Box::new(move |stream, peer: SocketAddr| {
@@ -182,6 +186,28 @@ impl ChatServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// How many sessions each hub has run so far, by hub index: a count that only grows,
+    /// which shows how the clients were spread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chat_demo::server::{ChatServer, Config};
+    /// greenhub::Runtime::builder().hubs(2).build()?.run(|| -> std::io::Result<()> {
+    ///     let server = ChatServer::bind("127.0.0.1:0", Config::default())?;
+    ///     assert_eq!(server.sessions_per_hub(), [0, 0]);
+    ///     let shutdown = greenhub::sync::Event::new();
+    ///     shutdown.set();
+    ///     server.run_until(&shutdown);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sessions_per_hub(&self) -> Vec<u64> {
+        let sessions = &self.chat.sessions;
+        sessions.iter().map(|n| n.load(Ordering::Relaxed)).collect()
     }
 
     /// Serves until `shutdown` is set; then every client gets a shutdown notice, queues are

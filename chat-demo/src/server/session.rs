@@ -13,6 +13,7 @@ use crate::text::{sanitize, validate_nick, validate_room};
 use greenhub::net::TcpStream;
 use greenhub::sync::{bounded, Sender};
 use std::io::{self, Write};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,6 +56,7 @@ impl Chat {
                 return (&*stream).write_all(refusal.as_bytes());
             }
         };
+        self.sessions[me.hub].fetch_add(1, Ordering::Relaxed);
         let writer = Writer::start(
             stream.clone(),
             queue,
