@@ -190,9 +190,6 @@ fn main() -> std::io::Result<()> {
     }
     greenhub_benches::results::record(
         "chat",
-        &serde_json::json!({
-            "rounds": rounds, "rows": rows, "idle": idle_rows,
-            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }),
+        &serde_json::json!({"rounds": rounds, "rows": rows, "idle": idle_rows}),
     )
 }
