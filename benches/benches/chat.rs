@@ -1,18 +1,24 @@
 //! End-to-end chat: 1,000 clients in one room, each sending numbered lines at a set rate, against
-//! the greenhub chat server of `chat-demo` and a tokio server with the same protocol subset.
+//! the greenhub chat server of `chat-demo` (on one hub, and on one hub per core) and a tokio
+//! server with the same protocol subset (on tokio's current-thread and multi-thread runtimes).
 //!
-//! Each server runs in its own process on one thread pinned to CPU 0; `chat-load`'s generator
-//! runs here on one hub pinned to CPU 1 and checks every delivery (exactly once, in order).
+//! Each server runs in its own process, on one thread pinned to CPU 0, or (greenhub_all_hubs,
+//! tokio_mt) on one thread per core, unpinned; `chat-load`'s generator runs here on one hub
+//! pinned to CPU 1 and checks every delivery (exactly once, in order). On a machine with two
+//! cores the all-core servers share CPU 1 with the generator.
 //! Rounds interleave the contenders and the report gives medians. `--quick` runs one short round
 //! with 200 clients.
 //!
 //! `cargo bench -p greenhub-benches --bench chat [-- --quick]`
 
 use chat_demo::load::{LoadConfig, LoadReport};
-use greenhub_benches::chat::CONTENDERS;
-use greenhub_benches::process::{median, pin_load_generator, process_cpu_ns, start_announced};
+use greenhub_benches::chat::{uses_every_core, CONTENDERS};
+use greenhub_benches::process::{
+    median, pin_load_generator, process_cpu_ns, start_announced, unpin,
+};
 use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,6 +40,7 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
         messages,
         rate,
         timeout: Duration::from_secs(30),
+        burst: false,
     };
     let pid = server.id();
     let cpu_before = process_cpu_ns(pid).unwrap_or(0);
@@ -56,10 +63,23 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
     })
 }
 
-/// Starts `contender`'s server pinned to CPU 0 and returns it with its address.
+/// Starts `contender`'s server, pinned to CPU 0 or (for the all-core ones) free to use every
+/// core, and returns it with its address.
 fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String)> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chat_bench_server"));
-    command.args([contender, "127.0.0.1:0", "0"]);
+    if uses_every_core(contender) {
+        command.args([contender, "127.0.0.1:0"]);
+        // This process is pinned to CPU 1 and a child inherits that; undo it in the child.
+        // SAFETY: only the sched_setaffinity system call runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                unpin();
+                Ok(())
+            });
+        }
+    } else {
+        command.args([contender, "127.0.0.1:0", "0"]);
+    }
     start_announced(command)
 }
 
@@ -161,7 +181,8 @@ fn main() -> std::io::Result<()> {
     println!("| clients | server | KiB per client |");
     println!("|---|---|---|");
     let mut idle_rows = Vec::new();
-    for contender in CONTENDERS {
+    // Memory per idle client does not depend on the thread count: one of each kind.
+    for contender in CONTENDERS.into_iter().filter(|c| !uses_every_core(c)) {
         let kib = idle_kib_per_client(contender, idle)?;
         println!("| {idle} | {contender} | {kib:.1} |");
         idle_rows

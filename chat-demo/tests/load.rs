@@ -24,6 +24,7 @@ fn every_message_reaches_every_other_member_once_and_in_order() -> std::io::Resu
             messages: 20,
             rate: 200.0,
             timeout: Duration::from_secs(20),
+            burst: false,
         };
         let report = run(&load, |_| {})?;
         shutdown.set();
@@ -42,4 +43,32 @@ fn every_message_reaches_every_other_member_once_and_in_order() -> std::io::Resu
         assert_eq!(report.latencies_us.len() as u64, report.expected);
         Ok(())
     })
+}
+
+#[test]
+fn chat_load_compares_hub_counts_on_servers_of_its_own() -> std::io::Result<()> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args([
+            "--hubs",
+            "1,2",
+            "--clients",
+            "40",
+            "--messages",
+            "3",
+            "--burst",
+        ])
+        .args(["--timeout", "20"])
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "chat-load failed:\n{text}");
+    // One row per hub count, every delivery of 40 x 39 x 3 made.
+    for hubs in ["1", "2"] {
+        let row = format!("| {hubs} | 4680 of 4680 |");
+        let line = text.lines().find(|l| l.starts_with(&row));
+        assert!(
+            line.is_some_and(|l| l.ends_with("| true |")),
+            "no clean row for {hubs} hub(s):\n{text}"
+        );
+    }
+    Ok(())
 }

@@ -1,27 +1,37 @@
-//! The chat benchmark: the greenhub chat server of `chat-demo` against a tokio server speaking
-//! the same protocol subset, both driven by `chat-load`'s load generator.
+//! The chat benchmark: the greenhub chat server of `chat-demo`, on one hub and on every hub,
+//! against a tokio server speaking the same protocol subset, on tokio's current-thread and
+//! multi-thread runtimes, all driven by `chat-load`'s load generator.
 
 pub mod tokio_server;
 
 use crate::peers::greenhub_one_hub_server;
-use crate::process::unknown_contender;
+use crate::process::{announce, unknown_contender};
 use std::io;
 
-/// The contenders, in the order the driver interleaves them.
-pub const CONTENDERS: [&str; 2] = ["greenhub", "tokio"];
+/// The contenders, in the order the driver interleaves them. The `_all_hubs` and `_mt` ones run
+/// one hub (worker) per core, unpinned; the others run on one thread pinned to one CPU.
+pub const CONTENDERS: [&str; 4] = ["greenhub", "greenhub_all_hubs", "tokio", "tokio_mt"];
 
-/// Serves chat forever on `addr` with the named implementation, on one thread, printing the
-/// bound address on stdout first.
+/// Whether `contender` uses every core (and so must not be pinned to one).
+pub fn uses_every_core(contender: &str) -> bool {
+    contender.ends_with("_all_hubs") || contender.ends_with("_mt")
+}
+
+/// Serves chat forever on `addr` with the named implementation, printing the bound address on
+/// stdout first.
 pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
+    let config = chat_demo::server::Config::default();
     match contender {
         "greenhub" => greenhub_server(addr),
+        "greenhub_all_hubs" => greenhub_all_hubs_server(addr),
         "tokio" => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(tokio_server::serve(
-                addr,
-                chat_demo::server::Config::default(),
-            )),
+            .block_on(tokio_server::serve(addr, config)),
+        "tokio_mt" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(tokio_server::serve(addr, config)),
         other => Err(unknown_contender(other)),
     }
 }
@@ -32,4 +42,19 @@ fn greenhub_server(addr: &str) -> io::Result<()> {
         let never = std::sync::Arc::new(greenhub::sync::Event::new());
         chat_demo::server::serve(listener, chat_demo::server::Config::default(), never)
     })
+}
+
+/// The chat-demo server on one hub per core, each with its own `SO_REUSEPORT` listener, as
+/// `chat-server` runs by default.
+fn greenhub_all_hubs_server(addr: &str) -> io::Result<()> {
+    let addr = addr.to_string();
+    greenhub::Runtime::builder()
+        .build()?
+        .run(move || -> io::Result<()> {
+            let config = chat_demo::server::Config::default();
+            let server = chat_demo::server::ChatServer::bind(addr.as_str(), config)?;
+            announce(server.local_addr());
+            server.run_until(&greenhub::sync::Event::new()); // until killed
+            Ok(())
+        })
 }

@@ -36,7 +36,8 @@ struct State {
 struct Server {
     config: Config,
     state: Mutex<State>,
-    /// Set by a broadcast that left some queue at least half full: one thread, so one flag.
+    /// Set by a broadcast that left some queue at least half full. A hint shared by every
+    /// worker on the multi-thread runtime.
     backlogged: AtomicBool,
 }
 

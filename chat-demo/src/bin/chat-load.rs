@@ -1,8 +1,11 @@
-//! `chat-load`: many chat clients in rooms, each sending numbered messages at a set rate;
-//! reports deliveries per second and delivery latency, and checks that every message reached
-//! every other member of its room exactly once and in its sender's order.
+//! `chat-load`: many chat clients in rooms, each sending numbered messages at a set rate (or
+//! all at once with `--burst`); reports deliveries per second and delivery latency, and checks
+//! that every message reached every other member of its room exactly once and in its sender's
+//! order. `--hubs 1,2` starts a `chat-server` (built beside this binary) on each of those hub
+//! counts in turn, runs the same load against each, and compares them.
 
-use chat_demo::load::{run, LoadConfig};
+use chat_demo::child::{sibling, ServerProcess};
+use chat_demo::load::{run, LoadConfig, LoadReport};
 use clap::Parser;
 use std::time::Duration;
 
@@ -25,10 +28,17 @@ struct Args {
     /// Messages per second per client (stay under the server's --max-rate).
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
+    /// Every client sends all its messages at once, then reads (--rate is ignored).
+    #[arg(long)]
+    burst: bool,
     /// Seconds to wait for deliveries before giving up.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// Also write the report as JSON to this file.
+    /// Start a chat-server on each of these hub counts (comma-separated, e.g. 1,2) and run the
+    /// same load against each, instead of using --server.
+    #[arg(long, value_delimiter = ',')]
+    hubs: Vec<usize>,
+    /// Also write the report as JSON to this file (one report per hub count with --hubs).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
@@ -42,7 +52,78 @@ fn main() -> std::io::Result<()> {
         messages: args.messages,
         rate: args.rate.max(0.001),
         timeout: Duration::from_secs(args.timeout),
+        burst: args.burst,
     };
+    let pace = if config.burst {
+        "all at once".to_string()
+    } else {
+        format!("at {}/s", config.rate)
+    };
+    println!(
+        "{} clients in {} room(s), {} messages each {pace}",
+        config.clients, config.rooms, config.messages
+    );
+    if args.hubs.is_empty() {
+        let report = measure(&config)?;
+        print_report(&report);
+        if let Some(path) = args.json {
+            let json = report.to_json(&config);
+            std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        }
+        std::process::exit(if report.is_clean() { 0 } else { 1 });
+    }
+    // The comparison: the same load against a fresh server on each hub count. Its servers
+    // never rate-limit, so that what differs is only how many hubs serve the room.
+    let server_binary = sibling("chat-server")?;
+    let max_clients = (config.clients + 10).to_string();
+    let mut reports = Vec::new();
+    for &hubs in &args.hubs {
+        let hubs_arg = hubs.max(1).to_string();
+        let server = ServerProcess::start(
+            &server_binary,
+            &[
+                "--hubs",
+                &hubs_arg,
+                "--max-rate",
+                "0",
+                "--max-clients",
+                &max_clients,
+            ],
+        )?;
+        println!("\n{hubs} hub(s):");
+        let report = measure(&LoadConfig {
+            server: server.addr().to_string(),
+            ..config.clone()
+        })?;
+        drop(server);
+        print_report(&report);
+        reports.push((hubs, report));
+    }
+    println!("\n| hubs | delivered | deliveries/s | p50 ms | p99 ms | clean |\n|---|---|---|---|---|---|");
+    for (hubs, r) in &reports {
+        println!(
+            "| {hubs} | {} of {} | {:.0} | {:.1} | {:.1} | {} |",
+            r.delivered,
+            r.expected,
+            r.per_second(),
+            r.latency_us(0.5) as f64 / 1000.0,
+            r.latency_us(0.99) as f64 / 1000.0,
+            r.is_clean()
+        );
+    }
+    if let Some(path) = args.json {
+        let json: Vec<_> = reports
+            .iter()
+            .map(|(hubs, r)| serde_json::json!({"hubs": hubs, "report": r.to_json(&config)}))
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    }
+    let clean = reports.iter().all(|(_, r)| r.is_clean());
+    std::process::exit(if clean { 0 } else { 1 });
+}
+
+/// Runs the load on a one-hub runtime of its own, with a progress bar.
+fn measure(config: &LoadConfig) -> std::io::Result<LoadReport> {
     let rooms = config.rooms;
     let sizes = (0..rooms).map(|r| (0..config.clients).filter(|c| c % rooms == r).count() as u64);
     let expected: u64 = sizes
@@ -62,10 +143,10 @@ fn main() -> std::io::Result<()> {
         .build()?
         .run(move || run(&run_config, move |n| progress_bar.set_position(n)))?;
     bar.finish_and_clear();
-    println!(
-        "{} clients in {} room(s), {} messages each at {}/s",
-        config.clients, config.rooms, config.messages, config.rate
-    );
+    Ok(report)
+}
+
+fn print_report(report: &LoadReport) {
     println!(
         "delivered {} of {} ({} lost, {} duplicates, {} out of order) in {:.2} s: {:.0} deliveries/s",
         report.delivered,
@@ -82,12 +163,11 @@ fn main() -> std::io::Result<()> {
         report.latency_us(0.99),
         report.latency_us(0.999)
     );
-    if let Some(path) = args.json {
-        std::fs::write(
-            path,
-            serde_json::to_string_pretty(&report.to_json(&config))?,
-        )?;
+    if report.incomplete > 0 {
+        println!(
+            "{} client(s) stopped before hearing everything: {}",
+            report.incomplete,
+            report.failures.join("; ")
+        );
     }
-    let clean = report.lost() == 0 && report.duplicates == 0 && report.out_of_order == 0;
-    std::process::exit(if clean { 0 } else { 1 });
 }

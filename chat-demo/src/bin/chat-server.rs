@@ -1,7 +1,8 @@
 //! The chat server: `chat-server [--listen ADDR] [--hubs N] [--max-clients N] ...`.
+//! Sessions run on every hub (one listener per hub on Linux).
 //! SIGINT or SIGTERM: every client gets a shutdown notice, queues are flushed, exit 0.
 
-use chat_demo::server::{serve, Config};
+use chat_demo::server::{ChatServer, Config};
 use clap::Parser;
 use std::io::Write;
 use std::sync::Arc;
@@ -29,9 +30,16 @@ struct Args {
     /// Seconds a line may take to arrive whole, from its first byte.
     #[arg(long, default_value_t = 30)]
     line_timeout: u64,
-    /// Lines queued per client before a client that stopped reading is dropped.
+    /// Lines queued per client; when they are full, senders wait for room.
     #[arg(long, default_value_t = 256)]
     queue: usize,
+    /// Milliseconds a client's socket may accept nothing while its queue is full before the
+    /// client is dropped as too slow.
+    #[arg(long, default_value_t = 500)]
+    slow_grace_ms: u64,
+    /// Kernel send buffer per client in bytes (SO_SNDBUF); default: the kernel's autotuning.
+    #[arg(long)]
+    send_buffer: Option<usize>,
     /// Messages per second per client (0: no limit).
     #[arg(long, default_value_t = 20)]
     max_rate: u32,
@@ -49,6 +57,8 @@ fn main() -> std::io::Result<()> {
         line_timeout: Duration::from_secs(args.line_timeout),
         max_clients: args.max_clients,
         queue: args.queue,
+        slow_grace: Duration::from_millis(args.slow_grace_ms.max(1)),
+        send_buffer: args.send_buffer,
         max_rate: args.max_rate,
         announce_limit: args.announce_limit,
     };
@@ -57,8 +67,8 @@ fn main() -> std::io::Result<()> {
         runtime = runtime.hubs(hubs);
     }
     runtime.build()?.run(move || -> std::io::Result<()> {
-        let listener = greenhub::net::TcpListener::bind(args.listen.as_str())?;
-        let addr = listener.local_addr()?;
+        let server = ChatServer::bind(args.listen.as_str(), config)?;
+        let addr = server.local_addr();
         // The banner is for a person; a closed stdout (a supervisor that stopped reading)
         // must not take the server down, so write errors are ignored.
         let mut out = std::io::stdout();
@@ -80,7 +90,7 @@ fn main() -> std::io::Result<()> {
             }
             trigger.set();
         });
-        serve(listener, config, shutdown)?;
+        server.run_until(&shutdown);
         let _ = writeln!(std::io::stdout(), "chat server stopped");
         Ok(())
     })

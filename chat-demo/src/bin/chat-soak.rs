@@ -5,11 +5,10 @@
 //! `cargo run --release -p chat-demo --bin chat-soak -- --clients 10000 --rooms 100 --duration 1800`
 //! (30 minutes); `--quick` is the short form CI runs.
 
+use chat_demo::child::{sibling, ServerProcess};
 use chat_demo::load::{run, LoadConfig, LoadReport};
 use clap::Parser;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Soak a chat server: rounds of clients in rooms, every delivery checked, memory and
@@ -101,41 +100,21 @@ fn raise_descriptor_limit() -> u64 {
     limit.rlim_cur
 }
 
-fn start_server(clients: usize) -> std::io::Result<(Child, String)> {
-    let exe = std::env::current_exe()?;
-    let server = exe.with_file_name("chat-server");
-    let mut child = Command::new(&server)
-        .args(["--listen", "127.0.0.1:0", "--hubs", "1", "--max-rate", "0"])
-        .args([
+fn start_server(clients: usize) -> std::io::Result<ServerProcess> {
+    let max_clients = (clients + 10).to_string();
+    ServerProcess::start(
+        &sibling("chat-server")?,
+        &[
+            "--hubs",
+            "1",
+            "--max-rate",
+            "0",
             "--max-clients",
-            &(clients + 10).to_string(),
+            &max_clients,
             "--queue",
             "4096",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot start {}: {e} (build it with `cargo build --release -p chat-demo`)",
-                    server.display()
-                ),
-            )
-        })?;
-    let mut output = BufReader::new(child.stdout.take().expect("piped"));
-    let mut first = String::new();
-    output.read_line(&mut first)?;
-    // Keep reading what the server prints, so that it never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut output, &mut std::io::sink()));
-    let addr = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    Ok((child, addr))
+        ],
+    )
 }
 
 fn main() -> std::io::Result<()> {
@@ -157,8 +136,8 @@ fn main() -> std::io::Result<()> {
         );
         return Ok(());
     }
-    let (mut server, addr) = start_server(args.clients)?;
-    let pid = server.id();
+    let server = start_server(args.clients)?;
+    let (pid, addr) = (server.pid(), server.addr().to_string());
     std::thread::sleep(Duration::from_millis(200));
     let baseline_fds = descriptors(pid);
     let started = Instant::now();
@@ -169,6 +148,7 @@ fn main() -> std::io::Result<()> {
         messages: args.messages,
         rate: args.rate,
         timeout: Duration::from_secs(120),
+        burst: false,
     };
     let rss_at_start = rss_kib(pid);
     let mut samples = vec![Sample {
@@ -221,8 +201,7 @@ fn main() -> std::io::Result<()> {
             break Ok(());
         }
     };
-    server.kill()?;
-    server.wait()?;
+    drop(server);
     result?;
     // Warm after the first round: later rounds may not grow it beyond noise.
     // Both the peak with every client connected and the level once they have gone must stay

@@ -1,5 +1,6 @@
 //! Chapter 10: one hub per core. `StreamServer::on_all_hubs` gives every hub its own
 //! `SO_REUSEPORT` listener, so the kernel spreads connections and no hub hands work to another.
+//! The chat server of `chat-demo` is built on it, with rooms that span hubs.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,3 +46,32 @@ pub fn echo_on_all_hubs(connections: usize) -> io::Result<Vec<usize>> {
         })
 }
 // ANCHOR_END: all_hubs
+
+// ANCHOR: chat_on_all_hubs
+/// The chat-demo server on two hubs, and a burst: `clients` people in one room each send
+/// `lines` lines at once, then read. Returns the load report and how many sessions each hub
+/// ran.
+pub fn chat_burst_on_all_hubs(
+    clients: usize,
+    lines: usize,
+) -> io::Result<(chat_demo::load::LoadReport, Vec<u64>)> {
+    use chat_demo::load::{run, LoadConfig};
+    use chat_demo::server::{ChatServer, Config};
+    greenhub::Runtime::builder().hubs(2).build()?.run(move || {
+        let server = ChatServer::bind("127.0.0.1:0", Config::default())?;
+        let burst = LoadConfig {
+            server: server.local_addr().to_string(),
+            clients,
+            messages: lines,
+            burst: true,
+            ..LoadConfig::default()
+        };
+        let report = run(&burst, |_| {})?;
+        let per_hub = server.sessions_per_hub();
+        let shutdown = greenhub::sync::Event::new();
+        shutdown.set();
+        server.run_until(&shutdown);
+        Ok((report, per_hub))
+    })
+}
+// ANCHOR_END: chat_on_all_hubs

@@ -14,3 +14,21 @@ fn both_hubs_serve_connections() -> std::io::Result<()> {
     check(env!("CARGO_MANIFEST_DIR"), "output/spread.txt", &text);
     Ok(())
 }
+
+#[test]
+fn the_chat_server_on_two_hubs_takes_a_burst() -> std::io::Result<()> {
+    let (report, per_hub) = ch10_many_cores::chat_burst_on_all_hubs(300, 5)?;
+    let text = format!(
+        "300 clients, 5 lines each at once: {} of {} deliveries, {} duplicated, {} out of order, \
+         {} clients dropped\nsessions on {} hubs, every hub ran some: {}\n",
+        report.delivered,
+        report.expected,
+        report.duplicates,
+        report.out_of_order,
+        report.incomplete,
+        per_hub.len(),
+        per_hub.iter().all(|n| *n > 0)
+    );
+    check(env!("CARGO_MANIFEST_DIR"), "output/chat_burst.txt", &text);
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! A `chat-server` child process, for the tools that measure one: `chat-load --hubs` and
+//! `chat-soak`. It is started on `127.0.0.1:0` and the address is read from its banner.
+
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `chat-server`; killed when dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use chat_demo::child::{sibling, ServerProcess};
+/// let server = ServerProcess::start(&sibling("chat-server")?, &["--hubs", "2"])?;
+/// println!("a two-hub chat server listens on {}", server.addr());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ServerProcess {
+    child: Child,
+    addr: String,
+}
+
+/// The path of a binary built beside the running one (`chat-server` beside `chat-load`).
+///
+/// # Errors
+///
+/// When the running binary's path cannot be read.
+pub fn sibling(name: &str) -> io::Result<PathBuf> {
+    Ok(std::env::current_exe()?.with_file_name(name))
+}
+
+impl ServerProcess {
+    /// Starts `binary --listen 127.0.0.1:0 ARGS...` with warnings-only logging and waits for
+    /// the address it prints.
+    ///
+    /// # Errors
+    ///
+    /// When the binary cannot be started (the message says how to build it) or exits before
+    /// printing its address.
+    pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot start {}: {e} (build it with `cargo build --release -p chat-demo`)",
+                        binary.display()
+                    ),
+                )
+            })?;
+        let mut output = BufReader::new(child.stdout.take().expect("piped"));
+        let mut banner = String::new();
+        output.read_line(&mut banner)?;
+        // Keep reading what the server prints, so that it never writes into a closed pipe.
+        std::thread::spawn(move || io::copy(&mut output, &mut io::sink()));
+        let addr = banner.trim().rsplit(' ').next().unwrap_or_default();
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "{} printed no address: {banner:?}",
+                binary.display()
+            )));
+        }
+        Ok(ServerProcess {
+            addr: addr.to_string(),
+            child,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // A server that already exited cannot be killed; either way it is gone.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

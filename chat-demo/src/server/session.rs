@@ -1,0 +1,285 @@
+//! One client, from welcome to goodbye: a reader green thread running the plain sequential loop
+//! below (read a line, act on it), beside the writer green thread of `writer.rs`. The session
+//! keeps what it needs for every line (its id, nick and room) to itself, so a chat line asks
+//! the shared directory nothing.
+
+use super::directory::Room;
+use super::writer::Writer;
+use super::{line, Chat, Kind, TimeSlice, LOBBY};
+use crate::command::{parse, Command, HELP};
+use crate::deadline::{Deadlines, LINE_TIMEOUT};
+use crate::framing::{Incoming, LineReader};
+use crate::text::{sanitize, validate_nick, validate_room};
+use greenhub::net::TcpStream;
+use greenhub::sync::{bounded, Sender};
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The client as its own session sees it.
+struct Me {
+    id: u64,
+    nick: String,
+    room: Arc<Room>,
+    /// The hub serving this client: its members of each room are listed there.
+    hub: usize,
+    outbox: Sender<Arc<str>>,
+    /// Set when a broadcast left some queue half full: the loop then lets the writers run.
+    backlogged: bool,
+}
+
+/// What a command asks of the session loop.
+enum Reply {
+    Tell(String),
+    Quit,
+}
+
+impl Chat {
+    // ANCHOR: session
+    /// One client, from welcome to goodbye: plain sequential code.
+    pub(super) fn session(self: &Arc<Self>, stream: TcpStream) -> io::Result<()> {
+        // Chat lines are small and must go out at once, not wait for Nagle's algorithm to
+        // collect more behind an unacknowledged one (a 40 ms stall on delayed ACKs).
+        stream.set_nodelay(true)?;
+        if let Some(bytes) = self.config.send_buffer {
+            socket2::SockRef::from(&stream).set_send_buffer_size(bytes)?;
+        }
+        // The reader and the writer share the socket (each waits in its own direction), and
+        // the directory keeps it to end the session at shutdown: one descriptor per client.
+        let stream = Arc::new(stream);
+        let (outbox, queue) = bounded::<Arc<str>>(self.config.queue);
+        let mut me = match self.enter(&outbox, &stream) {
+            Ok(me) => me,
+            Err(refusal) => {
+                stream.set_write_timeout(Some(self.config.slow_grace))?;
+                return (&*stream).write_all(refusal.as_bytes());
+            }
+        };
+        self.sessions[me.hub].fetch_add(1, Ordering::Relaxed);
+        let writer = Writer::start(
+            stream.clone(),
+            queue,
+            self.config.queue,
+            self.config.slow_grace,
+        );
+        log::info!(
+            "{} joined from {} (hub {})",
+            me.nick,
+            stream.peer_addr()?,
+            me.hub
+        );
+        let _ = outbox.send(line(format!(
+            "*** welcome! you are {}, in room {LOBBY}. {HELP}",
+            me.nick
+        )));
+        let joined = line(format!("*** {} joined {LOBBY}", me.nick));
+        let _ = self.tell_room(&me.room, me.id, Kind::Notice, joined);
+
+        // Readers take turns with the writers they fill and with each other: without this,
+        // the readers woken together by one poll could each broadcast before any writer ran.
+        let mut slice = TimeSlice::new();
+        let reads = Deadlines::new(&stream, self.config.idle_timeout, self.config.line_timeout);
+        let mut lines = LineReader::new(reads, self.config.max_line);
+        let mut rate = RateLimit::new(self.config.max_rate);
+        let result = loop {
+            let incoming = match lines.next_line() {
+                Ok(Some(incoming)) => incoming,
+                Ok(None) => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    let _ = outbox.send(line(if e.to_string() == LINE_TIMEOUT {
+                        "!!! a line took too long to arrive; disconnecting"
+                    } else {
+                        "!!! idle for too long; disconnecting"
+                    }));
+                    break Ok(());
+                }
+                Err(e) => break Err(e),
+            };
+            let reply = match incoming {
+                Incoming::TooLong => Some(format!(
+                    "!!! line too long (max {} bytes); discarded",
+                    self.config.max_line
+                )),
+                Incoming::InvalidUtf8 => {
+                    Some("!!! that line is not valid UTF-8; discarded".to_string())
+                }
+                Incoming::Line(_) if !rate.allow() => {
+                    Some("!!! slow down: too many messages; this one was dropped".to_string())
+                }
+                Incoming::Line(text) => match self.act(&mut me, parse(&text)) {
+                    Some(Reply::Quit) => break Ok(()),
+                    Some(Reply::Tell(text)) => Some(text),
+                    None => None,
+                },
+            };
+            if let Some(reply) = reply {
+                // Waits while its own queue is full; fails once its writer gave up on it.
+                if outbox.send(line(reply)).is_err() {
+                    break Ok(());
+                }
+            }
+            slice.take_turns(std::mem::take(&mut me.backlogged));
+        };
+        self.leave(&me, writer.found_it_too_slow());
+        drop((me, outbox)); // the writer flushes what is queued, then ends
+        writer.finish();
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        result
+    }
+    // ANCHOR_END: session
+
+    /// Registers a new client as guest-N in the lobby, unless the server is full or closing;
+    /// then the error is the line to tell it.
+    fn enter(&self, outbox: &Sender<Arc<str>>, stream: &Arc<TcpStream>) -> Result<Me, &str> {
+        let hub = greenhub::current_hub().unwrap_or(0);
+        let mut directory = self.directory();
+        if directory.closing {
+            return Err("*** server shutting down; goodbye\n");
+        }
+        if directory.clients.len() >= self.config.max_clients {
+            return Err("!!! server full, try again later; closing\n");
+        }
+        let (id, nick, room) = directory.join(hub, outbox.clone(), stream.clone());
+        // Listed on its hub before anything can park: a line for the lobby that another hub
+        // sends after seeing the new head count finds this member there.
+        self.rooms.add(hub, &room, id, outbox.clone());
+        Ok(Me {
+            id,
+            nick,
+            room,
+            hub,
+            outbox: outbox.clone(),
+            backlogged: false,
+        })
+    }
+
+    fn leave(&self, me: &Me, too_slow: bool) {
+        self.rooms.remove(me.hub, &me.room, me.id);
+        if self.directory().remove(me.id).is_none() {
+            return;
+        }
+        let why = if too_slow {
+            log::info!(
+                "{} dropped: its queue is full and its socket took nothing",
+                me.nick
+            );
+            " (too slow)"
+        } else {
+            log::info!("{} left", me.nick);
+            ""
+        };
+        let notice = line(format!("*** {} left {}{why}", me.nick, me.room.name));
+        let _ = self.tell_room(&me.room, me.id, Kind::Notice, notice);
+    }
+
+    fn act(&self, me: &mut Me, command: Command) -> Option<Reply> {
+        let tell = |text: String| Some(Reply::Tell(text));
+        match command {
+            Command::Say(text) => {
+                let text = sanitize(&text);
+                if !text.trim().is_empty() {
+                    let said = line(format!("<{}> {text}", me.nick));
+                    me.backlogged |= self.tell_room(&me.room, me.id, Kind::Chat, said);
+                }
+                None
+            }
+            Command::Me(action) => {
+                let did = line(format!("* {} {}", me.nick, sanitize(&action)));
+                me.backlogged |= self.tell_room(&me.room, me.id, Kind::Chat, did);
+                None
+            }
+            Command::Nick(wanted) => {
+                if let Err(why) = validate_nick(&wanted) {
+                    return tell(format!("!!! {why}"));
+                }
+                if let Err(why) = self.directory().rename(me.id, &wanted) {
+                    return tell(format!("!!! {why}"));
+                }
+                let old = std::mem::replace(&mut me.nick, wanted.clone());
+                let notice = line(format!("*** {old} is now known as {wanted}"));
+                me.backlogged |= self.tell_room(&me.room, me.id, Kind::Notice, notice);
+                tell(format!("*** you are now {wanted}"))
+            }
+            Command::Join(target) => {
+                if let Err(why) = validate_room(&target) {
+                    return tell(format!("!!! {why}"));
+                }
+                if *target == *me.room.name {
+                    return tell(format!("*** you are already in {target}"));
+                }
+                let new = self.directory().move_to(me.id, &target)?;
+                // As in `enter`: moved on its hub before anything can park.
+                self.rooms.remove(me.hub, &me.room, me.id);
+                self.rooms.add(me.hub, &new, me.id, me.outbox.clone());
+                let old = std::mem::replace(&mut me.room, new);
+                let left = line(format!("*** {} left {}", me.nick, old.name));
+                me.backlogged |= self.tell_room(&old, me.id, Kind::Notice, left);
+                let joined = line(format!("*** {} joined {target}", me.nick));
+                me.backlogged |= self.tell_room(&me.room, me.id, Kind::Notice, joined);
+                tell(format!("*** you are now in {target}"))
+            }
+            Command::Rooms => {
+                let list: Vec<String> = self
+                    .directory()
+                    .room_sizes()
+                    .iter()
+                    .map(|(room, size)| format!("{room} ({size})"))
+                    .collect();
+                tell(format!("*** rooms: {}", list.join(", ")))
+            }
+            Command::Who => {
+                let nicks = self.directory().nicks_in(&me.room.name);
+                tell(format!("*** in {}: {}", me.room.name, nicks.join(", ")))
+            }
+            Command::Msg { to, text } => {
+                let target = self.directory().outbox_of(&to);
+                match target {
+                    Some(outbox) => {
+                        // As a room line does: waits while the recipient's queue is full.
+                        let _ =
+                            outbox.send(line(format!("[pm from {}] {}", me.nick, sanitize(&text))));
+                        None
+                    }
+                    None => tell(format!("!!! no one is called {}", sanitize(&to))),
+                }
+            }
+            Command::Help => tell(format!("*** {HELP}")),
+            Command::Quit => Some(Reply::Quit),
+            Command::Invalid(why) => tell(format!("!!! {why}")),
+        }
+    }
+}
+
+/// A token bucket: `rate` messages per second, bursts of up to `rate`.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32) -> RateLimit {
+        RateLimit {
+            rate: rate as f64,
+            tokens: rate as f64,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A client's writer green thread: it drains the client's bounded outbox into its socket, and
+//! it is the one that decides whether the client is too slow, because only it can see whether
+//! the socket still accepts bytes.
+//!
+//! A full outbox alone proves nothing: in a burst, the readers woken by one poll can fill every
+//! queue before any writer has run, while the kernel's buffers could take it all. So a client
+//! is dropped only when both hold: its outbox is full, and its socket has accepted nothing for
+//! the grace period (the writer is parked on a kernel buffer that the client does not drain).
+//! Senders that meet a full outbox wait for room meanwhile, so the grace period also bounds how
+//! long one stuck client can hold a room up, once.
+//!
+//! The same rule ends the writer of a session that is over: once nobody can add to the outbox,
+//! a socket that accepts nothing for the grace period is given up on, so a session never waits
+//! forever for its writer.
+
+use greenhub::net::TcpStream;
+use greenhub::sync::Receiver;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What queued up while the writer waited goes out in one write of up to this many bytes.
+const WRITE_BATCH: usize = 16 * 1024;
+
+/// Told to a client that is dropped as too slow, if its socket takes it.
+const TOO_SLOW: &[u8] = b"\n!!! you stopped reading and your queue filled up; disconnecting\n";
+
+/// What the session and the writer tell each other.
+#[derive(Default)]
+struct Flags {
+    /// Set by the writer: it gave up on the client as too slow.
+    too_slow: AtomicBool,
+    /// Set by the session: it is over, nothing more will be queued.
+    session_over: AtomicBool,
+}
+
+/// The handle a session keeps on its writer.
+pub(super) struct Writer {
+    green_thread: greenhub::JoinHandle<()>,
+    flags: Arc<Flags>,
+}
+
+impl Writer {
+    /// Starts the writer of `stream`, draining `queue` (which holds up to `capacity` lines);
+    /// `grace` is how long the socket may accept nothing while the queue is full.
+    pub(super) fn start(
+        stream: Arc<TcpStream>,
+        queue: Receiver<Arc<str>>,
+        capacity: usize,
+        grace: Duration,
+    ) -> Writer {
+        let flags = Arc::new(Flags::default());
+        let drain = Drain {
+            stream,
+            queue,
+            capacity,
+            grace,
+            flags: flags.clone(),
+        };
+        Writer {
+            green_thread: greenhub::spawn(move || drain.run()),
+            flags,
+        }
+    }
+
+    /// Whether the writer gave up on the client as too slow (and shut its socket down).
+    pub(super) fn found_it_too_slow(&self) -> bool {
+        self.flags.too_slow.load(Ordering::Acquire)
+    }
+
+    /// Waits for the writer to flush what is queued, once the session has dropped every
+    /// sender of the outbox. Returns within the grace period of the socket last accepting
+    /// bytes, whatever the client does.
+    pub(super) fn finish(self) {
+        self.flags.session_over.store(true, Ordering::Release);
+        let _ = self.green_thread.join();
+    }
+}
+
+/// The writer green thread's state.
+struct Drain {
+    stream: Arc<TcpStream>,
+    queue: Receiver<Arc<str>>,
+    capacity: usize,
+    grace: Duration,
+    flags: Arc<Flags>,
+}
+
+/// Why the writer stopped before the outbox closed.
+enum Stop {
+    TooSlow,
+    Failed(io::Error),
+}
+
+impl Drain {
+    fn run(self) {
+        // Writes wake up four times per grace period to look at the rule; a write that moves
+        // bytes is not cut short.
+        let tick = (self.grace / 4).max(Duration::from_millis(1));
+        if let Err(err) = self.stream.set_write_timeout(Some(tick)) {
+            log::debug!("writer: cannot set a write timeout: {err}");
+            return;
+        }
+        for first in self.queue.iter() {
+            // Lines that queued up while this writer waited go out in one system call. The
+            // batch buffer lives only while there is a backlog: an idle client holds none.
+            let written = match self.queue.try_recv() {
+                Err(_) => self.write_out(first.as_bytes()),
+                Ok(second) => {
+                    let mut batch = Vec::with_capacity(WRITE_BATCH);
+                    batch.extend_from_slice(first.as_bytes());
+                    batch.extend_from_slice(second.as_bytes());
+                    while batch.len() < WRITE_BATCH {
+                        let Ok(next) = self.queue.try_recv() else {
+                            break;
+                        };
+                        batch.extend_from_slice(next.as_bytes());
+                    }
+                    self.write_out(&batch)
+                }
+            };
+            match written {
+                Ok(()) => {}
+                Err(Stop::TooSlow) => {
+                    self.flags.too_slow.store(true, Ordering::Release);
+                    // Best effort: the kernel buffer is full, so this rarely gets through,
+                    // and it must not hold anyone up.
+                    let _ = self
+                        .stream
+                        .set_write_timeout(Some(Duration::from_millis(10)));
+                    let _ = (&*self.stream).write(TOO_SLOW);
+                    break;
+                }
+                Err(Stop::Failed(err)) => {
+                    log::debug!("writer: {err}");
+                    break;
+                }
+            }
+        }
+        // Ends the session's reads too, if it is still reading: it then leaves the rooms.
+        // Senders waiting for room in the outbox are let go when `self.queue` drops here.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    // ANCHOR: too_slow
+    /// Writes all of `bytes`, unless the client turns out to be too slow (see the module
+    /// docs) or the socket fails.
+    fn write_out(&self, mut bytes: &[u8]) -> Result<(), Stop> {
+        let mut accepted_at = Instant::now();
+        while !bytes.is_empty() {
+            match (&*self.stream).write(bytes) {
+                Ok(0) => return Err(Stop::Failed(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    accepted_at = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    let stuck = accepted_at.elapsed() >= self.grace;
+                    let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
+                    if stuck && (self.queue.len() >= self.capacity || nobody_waits) {
+                        return Err(Stop::TooSlow);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Failed(e)),
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: too_slow
+}

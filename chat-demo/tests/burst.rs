@@ -1,0 +1,102 @@
+//! Issue 14's burst: 300 clients in one room each write 5 lines at once and then read. The
+//! kernel's socket buffers can hold every client's backlog (1,495 lines of about 30 bytes), so
+//! nobody is slow and nobody may be dropped: every client must hear all 1,495 lines of the
+//! others, once and in each sender's order.
+
+use chat_demo::load::{run, LoadConfig, LoadReport};
+use chat_demo::server::{serve, Config};
+use std::io::{self, BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLIENTS: usize = 300;
+const LINES: usize = 5;
+
+fn burst_against(addr: String) -> LoadConfig {
+    LoadConfig {
+        server: addr,
+        clients: CLIENTS,
+        rooms: 1,
+        messages: LINES,
+        timeout: Duration::from_secs(30),
+        burst: true,
+        ..LoadConfig::default()
+    }
+}
+
+fn assert_everyone_heard_everything(report: &LoadReport) {
+    assert_eq!(report.expected, (CLIENTS * (CLIENTS - 1) * LINES) as u64);
+    assert_eq!(
+        (
+            report.delivered,
+            report.duplicates,
+            report.out_of_order,
+            report.incomplete
+        ),
+        (report.expected, 0, 0, 0),
+        "not everyone heard everything once and in order: {:?}",
+        report.failures
+    );
+}
+
+#[test]
+fn a_burst_that_fits_the_kernel_buffers_drops_nobody() -> io::Result<()> {
+    let report = greenhub::run(|| -> io::Result<LoadReport> {
+        let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let shutdown = Arc::new(greenhub::sync::Event::new());
+        let stop = shutdown.clone();
+        let server = greenhub::spawn(move || serve(listener, Config::default(), stop));
+        let report = run(&burst_against(addr.to_string()), |_| {});
+        shutdown.set();
+        server.join().map_err(io::Error::from)??;
+        report
+    })?;
+    assert_everyone_heard_everything(&report);
+    Ok(())
+}
+
+/// The same burst against the `chat-server` binary on two hubs, with the runtime's blocking
+/// detector on: no green thread of the server may run 50 ms without parking while others
+/// wait (readers yield so that writers drain, the fan-out works in slices).
+#[test]
+fn the_same_burst_on_two_hubs_drops_nobody_and_starves_no_one() -> io::Result<()> {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--listen", "127.0.0.1:0", "--hubs", "2"])
+        .env("GREENHUB_BLOCKING_DETECTOR_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut banner)?;
+    let addr = banner
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let stderr = server.stderr.take().expect("piped");
+    let complaints = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let report = greenhub::run(move || run(&burst_against(addr), |_| {}));
+    server.kill()?;
+    server.wait()?;
+    let report = report?;
+    let stderr = complaints.join().expect("the stderr reader panicked");
+    assert_everyone_heard_everything(&report);
+    let stalls: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains("blocking detector"))
+        .collect();
+    assert!(
+        stalls.is_empty(),
+        "the blocking detector spoke: {stalls:#?}"
+    );
+    Ok(())
+}
