@@ -228,12 +228,23 @@ fn out_of_resources(err: &io::Error) -> bool {
     )
 }
 
+/// How many connections an acceptor takes before it lets the green threads it started run.
+const ACCEPTS_PER_TURN: u32 = 16;
+
 impl ServerState {
     fn accept_loop(&self, listener: TcpListener) {
         let mut accept_backoff = Backoff::new();
         let mut start_backoff = Backoff::new();
         let mut failures_seen = self.failures.total();
+        let mut accepted_this_turn = 0;
         loop {
+            // A burst of connects would otherwise keep the acceptor running for a whole I/O
+            // budget (128 accepts, each with a socket set-up and a spawn: milliseconds), while
+            // the sessions it started wait: it lets them run every few accepts.
+            if accepted_this_turn == ACCEPTS_PER_TURN {
+                accepted_this_turn = 0;
+                crate::yield_now();
+            }
             // Handlers could not start since the last look (here, or on a hub this acceptor
             // hands connections to): take no more for a while, as after EMFILE, and longer
             // each time until one starts again.
@@ -250,6 +261,7 @@ impl ServerState {
             let (stream, peer) = match listener.accept() {
                 Ok(connection) => {
                     accept_backoff.reset();
+                    accepted_this_turn += 1;
                     connection
                 }
                 Err(err) => {
