@@ -22,7 +22,9 @@ fn first_line(addr: SocketAddr) -> io::Result<String> {
 #[test]
 fn the_eleventh_connection_from_one_address_is_told_why_and_closed() -> io::Result<()> {
     with_server(Config::default(), |addr| {
-        let ten: Vec<Client> = (0..10).map(|_| Client::connect(addr)).collect::<io::Result<_>>()?;
+        let ten: Vec<Client> = (0..10)
+            .map(|_| Client::connect(addr))
+            .collect::<io::Result<_>>()?;
         let eleventh = first_line(addr)?;
         assert!(
             eleventh.starts_with("!!! too many connections from your address"),
@@ -63,7 +65,9 @@ fn the_client_over_max_clients_is_told_the_server_is_full_before_the_close() -> 
         ..Config::default()
     };
     with_server(config, |addr| {
-        let three: Vec<Client> = (0..3).map(|_| Client::connect(addr)).collect::<io::Result<_>>()?;
+        let three: Vec<Client> = (0..3)
+            .map(|_| Client::connect(addr))
+            .collect::<io::Result<_>>()?;
         let fourth = first_line(addr)?;
         assert!(fourth.starts_with("!!! server full"), "{fourth:?}");
         drop(three);

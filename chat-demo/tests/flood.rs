@@ -43,7 +43,12 @@ fn a_pasted_burst_is_delayed_not_dropped_with_one_slow_down_notice() -> io::Resu
 
 /// A member that reads `rate` bytes a second until it has seen `marker` or `within` passed;
 /// returns what it read.
-fn read_at(stream: &mut greenhub::net::TcpStream, rate: usize, marker: &str, within: Duration) -> io::Result<String> {
+fn read_at(
+    stream: &mut greenhub::net::TcpStream,
+    rate: usize,
+    marker: &str,
+    within: Duration,
+) -> io::Result<String> {
     let started = Instant::now();
     let mut seen = String::new();
     let mut buf = vec![0u8; rate / 20];
@@ -53,7 +58,11 @@ fn read_at(stream: &mut greenhub::net::TcpStream, rate: usize, marker: &str, wit
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
         greenhub::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()));
@@ -65,7 +74,12 @@ fn read_at(stream: &mut greenhub::net::TcpStream, rate: usize, marker: &str, wit
     Ok(seen)
 }
 
-fn flood(addr: SocketAddr, lines: impl Fn(usize) -> String + 'static, nick: &str, until: Instant) -> io::Result<()> {
+fn flood(
+    addr: SocketAddr,
+    lines: impl Fn(usize) -> String + 'static,
+    nick: &str,
+    until: Instant,
+) -> io::Result<()> {
     let flooder = Client::named(addr, nick)?;
     greenhub::spawn(move || {
         let mut n = 0;
@@ -89,18 +103,39 @@ fn five_senders_flooding_a_room_cannot_get_an_honest_reader_dropped_or_held_up()
         let filler = "x".repeat(4000);
         for f in 0..5 {
             let filler = filler.clone();
-            flood(addr, move |n| format!("{n} {filler}"), &format!("flooder{f}"), until)?;
+            flood(
+                addr,
+                move |n| format!("{n} {filler}"),
+                &format!("flooder{f}"),
+                until,
+            )?;
         }
-        let seen = read_at(&mut honest.stream, 64 * 1024, "never", Duration::from_secs(4))?;
-        assert!(!seen.contains("disconnecting"), "the honest reader was dropped");
+        let seen = read_at(
+            &mut honest.stream,
+            64 * 1024,
+            "never",
+            Duration::from_secs(4),
+        )?;
+        assert!(
+            !seen.contains("disconnecting"),
+            "the honest reader was dropped"
+        );
         // After the flood, a bystander's line reaches it while it reads at the same pace.
         bystander.send("still here?")?;
-        let seen = read_at(&mut honest.stream, 64 * 1024, "still here?", Duration::from_secs(8))?;
+        let seen = read_at(
+            &mut honest.stream,
+            64 * 1024,
+            "still here?",
+            Duration::from_secs(8),
+        )?;
         assert!(
             seen.contains("<bystander> still here?"),
             "the honest reader did not hear the bystander within 8 s of the flood"
         );
-        assert!(!seen.contains("disconnecting"), "the honest reader was dropped");
+        assert!(
+            !seen.contains("disconnecting"),
+            "the honest reader was dropped"
+        );
         Ok(())
     })
 }
@@ -115,13 +150,31 @@ fn three_connections_flooding_private_messages_cannot_get_a_victim_dropped() -> 
         let filler = "y".repeat(4000);
         for f in 0..3 {
             let filler = filler.clone();
-            flood(addr, move |n| format!("/msg victim {n} {filler}"), &format!("pm{f}"), until)?;
+            flood(
+                addr,
+                move |n| format!("/msg victim {n} {filler}"),
+                &format!("pm{f}"),
+                until,
+            )?;
         }
-        let seen = read_at(&mut victim.stream, 64 * 1024, "never", Duration::from_secs(5))?;
+        let seen = read_at(
+            &mut victim.stream,
+            64 * 1024,
+            "never",
+            Duration::from_secs(5),
+        )?;
         assert!(!seen.contains("disconnecting"), "the victim was dropped");
         victim.send("/help")?;
-        let seen = read_at(&mut victim.stream, 64 * 1024, "*** commands", Duration::from_secs(10))?;
-        assert!(seen.contains("*** commands"), "the victim is no longer served");
+        let seen = read_at(
+            &mut victim.stream,
+            64 * 1024,
+            "*** commands",
+            Duration::from_secs(10),
+        )?;
+        assert!(
+            seen.contains("*** commands"),
+            "the victim is no longer served"
+        );
         Ok(())
     })
 }
@@ -147,7 +200,9 @@ fn a_private_message_to_a_full_queue_is_refused_to_its_sender_with_a_reason() ->
             Ok(sender)
         });
         let mut sender = flood.join().map_err(io::Error::from)??;
-        sender.stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        sender
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(5)))?;
         let refusal = sender.expect(|l| l.starts_with("!!!"))?;
         assert!(
             refusal.starts_with("!!! victim is not reading") && refusal.contains("not delivered"),

@@ -26,10 +26,14 @@ fn sixty_clients_asking_who_without_reading_stay_under_the_memory_bound() -> io:
     };
     with_server(config, |addr| {
         // A crowd of 1,000 in the lobby: a one-line /who would be about 14 KB.
-        let crowd: Vec<_> = (0..CROWD).map(|_| stalled(addr)).collect::<io::Result<_>>()?;
+        let crowd: Vec<_> = (0..CROWD)
+            .map(|_| stalled(addr))
+            .collect::<io::Result<_>>()?;
         greenhub::sleep(Duration::from_millis(500));
         let baseline = rss_kib();
-        let attackers: Vec<_> = (0..ATTACKERS).map(|_| stalled(addr)).collect::<io::Result<_>>()?;
+        let attackers: Vec<_> = (0..ATTACKERS)
+            .map(|_| stalled(addr))
+            .collect::<io::Result<_>>()?;
         let started = Instant::now();
         let mut peak = baseline;
         while started.elapsed() < Duration::from_secs(6) {
@@ -62,7 +66,9 @@ fn who_and_rooms_answer_in_lines_of_bounded_length() -> io::Result<()> {
         ..Config::default().without_address_limits()
     };
     with_server(config, |addr| {
-        let crowd: Vec<Client> = (0..120).map(|_| Client::connect(addr)).collect::<io::Result<_>>()?;
+        let crowd: Vec<Client> = (0..120)
+            .map(|_| Client::connect(addr))
+            .collect::<io::Result<_>>()?;
         for (i, member) in crowd.iter().enumerate().take(60) {
             writeln!(&member.stream, "/join room-{i:03}")?;
         }
@@ -73,10 +79,10 @@ fn who_and_rooms_answer_in_lines_of_bounded_length() -> io::Result<()> {
         loop {
             let line = asker.expect(|l| l.starts_with("*** in lobby"))?;
             assert!(line.len() <= 512, "a /who line of {} bytes", line.len());
-            names += line.split(": ").nth(1).map_or(0, |l| l.split(", ").count());
             if line.contains("(end)") {
                 break;
             }
+            names += line.split(": ").nth(1).map_or(0, |l| l.split(", ").count());
         }
         assert_eq!(names, 61, "60 in the lobby and the asker");
         asker.send("/rooms")?;

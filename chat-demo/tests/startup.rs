@@ -25,7 +25,14 @@ fn the_server_raises_its_descriptor_limit_and_warns_about_an_impossible_max_clie
         return Ok(());
     }
     let mut server = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--listen", "127.0.0.1:0", "--hubs", "1", "--max-clients", "100000000"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--hubs",
+            "1",
+            "--max-clients",
+            "100000000",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -42,8 +49,18 @@ fn the_server_raises_its_descriptor_limit_and_warns_about_an_impossible_max_clie
     assert!(banner.starts_with("chat server listening"), "{banner:?}");
     let (soft, hard) = limits?;
     assert_eq!(soft, hard, "the soft descriptor limit was not raised");
-    let warned = |what: &str| stderr.iter().any(|l| l.contains("--max-clients") && l.contains(what));
-    assert!(warned("descriptors"), "no warning about descriptors: {stderr:#?}");
-    assert!(warned("vm.max_map_count"), "no warning about memory maps: {stderr:#?}");
+    let warned = |what: &str| {
+        stderr
+            .iter()
+            .any(|l| l.contains("--max-clients") && l.contains(what))
+    };
+    assert!(
+        warned("descriptors"),
+        "no warning about descriptors: {stderr:#?}"
+    );
+    assert!(
+        warned("vm.max_map_count"),
+        "no warning about memory maps: {stderr:#?}"
+    );
     Ok(())
 }
