@@ -106,6 +106,10 @@ fn sessions_stuck_on_their_writer_give_back_descriptors_and_memory() -> io::Resu
             open_descriptors()
         );
         let grown = rss_kib().saturating_sub(rss);
+        eprintln!(
+            "after 24 more rounds: RSS +{grown} KiB, {} descriptors ({fds} before)",
+            open_descriptors()
+        );
         assert!(
             grown < 8 * 1024,
             "RSS grew by {grown} KiB over 24 more rounds"

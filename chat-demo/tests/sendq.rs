@@ -46,6 +46,7 @@ fn sixty_clients_asking_who_without_reading_stay_under_the_memory_bound() -> io:
         }
         let grown = peak.saturating_sub(baseline);
         let bound = BOUND_PER_ATTACKER_KIB * ATTACKERS as u64;
+        eprintln!("RSS grew by {grown} KiB under {ATTACKERS} attackers (bound {bound} KiB)");
         assert!(
             grown <= bound,
             "RSS grew by {grown} KiB under {ATTACKERS} attackers; the bound is {bound} KiB"
