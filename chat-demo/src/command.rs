@@ -13,8 +13,8 @@ pub enum Command {
     Nick(String),
     /// `/join ROOM`
     Join(String),
-    /// `/rooms`
-    Rooms,
+    /// `/rooms [PAGE]`: one page of the room list, from 1.
+    Rooms(usize),
     /// `/who`
     Who,
     /// `/msg NICK text`
@@ -43,6 +43,8 @@ pub const HELP: &str =
 /// assert_eq!(parse("hello"), Command::Say("hello".into()));
 /// assert_eq!(parse("/msg bob hi there"), Command::Msg { to: "bob".into(), text: "hi there".into() });
 /// assert_eq!(parse("/join"), Command::Invalid("usage: /join ROOM".into()));
+/// assert_eq!(parse("/rooms"), Command::Rooms(1));
+/// assert_eq!(parse("/rooms 3"), Command::Rooms(3));
 /// assert_eq!(parse("/me \u{1b}[31m"), Command::Invalid("usage: /me action".into()));
 /// ```
 pub fn parse(line: &str) -> Command {
@@ -67,7 +69,11 @@ pub fn parse(line: &str) -> Command {
         "me" => needs("/me action", Command::Me),
         "nick" => needs("/nick NAME", Command::Nick),
         "join" => needs("/join ROOM", Command::Join),
-        "rooms" => Command::Rooms,
+        "rooms" if argument.is_empty() => Command::Rooms(1),
+        "rooms" => match argument.parse() {
+            Ok(page) if page > 0 => Command::Rooms(page),
+            _ => Command::Invalid("usage: /rooms [PAGE]".into()),
+        },
         "who" => Command::Who,
         "help" => Command::Help,
         "quit" => Command::Quit,

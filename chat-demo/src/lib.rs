@@ -8,6 +8,7 @@ pub mod child;
 pub mod command;
 pub mod deadline;
 pub mod framing;
+pub mod limits;
 pub mod load;
 pub mod server;
 pub mod text;

@@ -58,7 +58,9 @@ fn a_burst_that_fits_the_kernel_buffers_drops_nobody() -> io::Result<()> {
         let addr = listener.local_addr()?;
         let shutdown = Arc::new(greenhub::sync::Event::new());
         let stop = shutdown.clone();
-        let server = greenhub::spawn(move || serve(listener, Config::default(), stop));
+        let server = greenhub::spawn(move || {
+            serve(listener, Config::default().without_address_limits(), stop)
+        });
         let report = run(&burst_against(addr.to_string()), |_| {});
         shutdown.set();
         server.join().map_err(io::Error::from)??;
@@ -78,7 +80,15 @@ fn the_same_burst_on_two_hubs_drops_nobody_and_starves_no_one() -> io::Result<()
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let mut server = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--listen", "127.0.0.1:0", "--hubs", "2"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--hubs",
+            "2",
+            "--max-per-ip",
+            "0",
+        ])
+        .args(["--connects-per-minute", "0"])
         .env("GREENHUB_BLOCKING_DETECTOR_MS", STALL_MS)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

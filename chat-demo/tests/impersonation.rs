@@ -90,10 +90,8 @@ fn room_names_fold_as_nicks_do() {
     assert_ne!(room_key("lobby"), room_key("hobby"));
 }
 
-/// Needs the server to key its rooms by `room_key`: its room map is in `server.rs`, which the
-/// rewrite of issue 14 replaces; un-ignore this when that lands with `room_key` in its directory.
+/// Rooms are keyed by `room_key`: look-alike spellings of a name reach one room.
 #[test]
-#[ignore = "server.rs must key rooms by text::room_key (issue 15 finding 7; server rewrite)"]
 fn look_alike_room_names_are_one_room() -> io::Result<()> {
     with_server(Config::default(), |addr| {
         let mut alice = Client::named(addr, "alice")?;

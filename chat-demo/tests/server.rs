@@ -70,6 +70,8 @@ fn with_server(
         let addr = listener.local_addr()?;
         let shutdown = Arc::new(Event::new());
         let stop = shutdown.clone();
+        // These tests are about the protocol; address limits have tests of their own.
+        let config = config.without_address_limits();
         let server = greenhub::spawn(move || serve(listener, config, stop));
         let result = test(addr, shutdown.clone());
         shutdown.set();

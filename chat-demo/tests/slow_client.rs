@@ -83,7 +83,7 @@ fn a_client_that_never_reads_is_dropped_after_the_grace_while_100_others_hear_ev
         send_buffer: Some(64 * 1024),
         // Small enough a room to hear the sleeper leave.
         announce_limit: 1000,
-        ..Config::default()
+        ..Config::default().without_address_limits()
     };
     greenhub::Runtime::builder().hubs(2).build()?.run(move || {
         let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;

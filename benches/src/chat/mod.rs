@@ -20,7 +20,7 @@ pub fn uses_every_core(contender: &str) -> bool {
 /// Serves chat forever on `addr` with the named implementation, printing the bound address on
 /// stdout first.
 pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
-    let config = chat_demo::server::Config::default();
+    let config = chat_demo::server::Config::default().without_address_limits();
     match contender {
         "greenhub" => greenhub_server(addr),
         "greenhub_all_hubs" => greenhub_all_hubs_server(addr),
@@ -40,7 +40,11 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
 fn greenhub_server(addr: &str) -> io::Result<()> {
     greenhub_one_hub_server(addr, |listener| {
         let never = std::sync::Arc::new(greenhub::sync::Event::new());
-        chat_demo::server::serve(listener, chat_demo::server::Config::default(), never)
+        chat_demo::server::serve(
+            listener,
+            chat_demo::server::Config::default().without_address_limits(),
+            never,
+        )
     })
 }
 
@@ -51,7 +55,7 @@ fn greenhub_all_hubs_server(addr: &str) -> io::Result<()> {
     greenhub::Runtime::builder()
         .build()?
         .run(move || -> io::Result<()> {
-            let config = chat_demo::server::Config::default();
+            let config = chat_demo::server::Config::default().without_address_limits();
             let server = chat_demo::server::ChatServer::bind(addr.as_str(), config)?;
             announce(server.local_addr());
             server.run_until(&greenhub::sync::Event::new()); // until killed

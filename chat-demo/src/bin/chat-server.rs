@@ -21,6 +21,12 @@ struct Args {
     /// Clients beyond this many are told the server is full.
     #[arg(long, default_value_t = 10_000)]
     max_clients: usize,
+    /// Connections from one IP address beyond this many are refused (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    max_per_ip: usize,
+    /// Connections one IP address may open per minute after a burst of 20 (0: no limit).
+    #[arg(long, default_value_t = 30)]
+    connects_per_minute: u32,
     /// Longest accepted line, in bytes.
     #[arg(long, default_value_t = 4096)]
     max_line: usize,
@@ -33,6 +39,9 @@ struct Args {
     /// Lines queued per client; when they are full, senders wait for room.
     #[arg(long, default_value_t = 256)]
     queue: usize,
+    /// Bytes queued per client (the "sendq"); when they are full, senders wait for room.
+    #[arg(long, default_value_t = 256 * 1024)]
+    sendq_bytes: usize,
     /// Milliseconds a client's socket may accept nothing while its queue is full before the
     /// client is dropped as too slow.
     #[arg(long, default_value_t = 500)]
@@ -40,9 +49,12 @@ struct Args {
     /// Kernel send buffer per client in bytes (SO_SNDBUF); default: the kernel's autotuning.
     #[arg(long)]
     send_buffer: Option<usize>,
-    /// Messages per second per client (0: no limit).
+    /// Lines per second per client before its lines are delayed (0: no flood control).
     #[arg(long, default_value_t = 20)]
     max_rate: u32,
+    /// Bytes per second per client before its lines are delayed.
+    #[arg(long, default_value_t = 8192)]
+    max_byte_rate: u32,
     /// Rooms with more members than this do not announce joins, leaves and nick changes.
     #[arg(long, default_value_t = 100)]
     announce_limit: usize,
@@ -51,15 +63,28 @@ struct Args {
 fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    match chat_demo::limits::raise_descriptor_limit() {
+        Ok(descriptors) => {
+            for warning in chat_demo::limits::capacity_warnings(args.max_clients, descriptors) {
+                log::warn!("{warning}");
+            }
+        }
+        Err(err) => log::warn!("cannot raise the descriptor limit: {err}"),
+    }
     let config = Config {
         max_line: args.max_line,
         idle_timeout: Duration::from_secs(args.idle_timeout),
         line_timeout: Duration::from_secs(args.line_timeout),
         max_clients: args.max_clients,
+        max_per_ip: args.max_per_ip,
+        connect_burst: 20,
+        connects_per_minute: args.connects_per_minute,
         queue: args.queue,
+        sendq_bytes: args.sendq_bytes,
         slow_grace: Duration::from_millis(args.slow_grace_ms.max(1)),
         send_buffer: args.send_buffer,
         max_rate: args.max_rate,
+        max_byte_rate: args.max_byte_rate,
         announce_limit: args.announce_limit,
     };
     let mut runtime = greenhub::Runtime::builder();

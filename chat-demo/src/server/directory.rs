@@ -4,10 +4,10 @@
 //! a chat line: a broadcast reads a room's per-hub head counts (atomics in [`Room`]) and its own
 //! hub's shard (see `fanout.rs`), so lines on different hubs never meet at a lock.
 
+use super::outbox::Outbox;
 use super::LOBBY;
-use crate::text::nick_key;
+use crate::text::{nick_key, room_key};
 use greenhub::net::TcpStream;
-use greenhub::sync::Sender;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub(super) struct Entry {
     pub(super) nick: String,
     pub(super) room: Arc<Room>,
     pub(super) hub: usize,
-    pub(super) outbox: Sender<Arc<str>>,
+    pub(super) outbox: Outbox,
     pub(super) stream: Arc<TcpStream>,
 }
 
@@ -62,8 +62,9 @@ pub(super) struct Directory {
     pub(super) clients: HashMap<u64, Entry>,
     /// Nick keys (see [`nick_key`]) to client ids.
     nicks: HashMap<String, u64>,
-    /// Non-empty rooms and their members.
-    rooms: HashMap<Arc<str>, (Arc<Room>, HashSet<u64>)>,
+    /// Non-empty rooms and their members, by [`room_key`]: look-alike spellings of a name are
+    /// one room, shown under the spelling that made it.
+    rooms: HashMap<String, (Arc<Room>, HashSet<u64>)>,
     /// Set at shutdown: nobody new gets in.
     pub(super) closing: bool,
 }
@@ -85,7 +86,7 @@ impl Directory {
     pub(super) fn join(
         &mut self,
         hub: usize,
-        outbox: Sender<Arc<str>>,
+        outbox: Outbox,
         stream: Arc<TcpStream>,
     ) -> (u64, String, Arc<Room>) {
         let id = self.next_id;
@@ -154,7 +155,7 @@ impl Directory {
     }
 
     /// The outbox of whoever is called `nick` (ignoring case).
-    pub(super) fn outbox_of(&self, nick: &str) -> Option<Sender<Arc<str>>> {
+    pub(super) fn outbox_of(&self, nick: &str) -> Option<Outbox> {
         let id = self.nicks.get(&nick_key(nick))?;
         Some(self.clients.get(id)?.outbox.clone())
     }
@@ -163,8 +164,8 @@ impl Directory {
     pub(super) fn room_sizes(&self) -> Vec<(Arc<str>, usize)> {
         let mut sizes: Vec<_> = self
             .rooms
-            .iter()
-            .map(|(name, (_, members))| (name.clone(), members.len()))
+            .values()
+            .map(|(room, members)| (room.name.clone(), members.len()))
             .collect();
         sizes.sort();
         sizes
@@ -174,7 +175,7 @@ impl Directory {
     pub(super) fn nicks_in(&self, room: &str) -> Vec<String> {
         let mut nicks: Vec<String> = self
             .rooms
-            .get(room)
+            .get(&room_key(room))
             .into_iter()
             .flat_map(|(_, members)| members)
             .filter_map(|id| Some(self.clients.get(id)?.nick.clone()))
@@ -187,7 +188,7 @@ impl Directory {
         let hubs = self.hubs;
         let (room, members) = self
             .rooms
-            .entry(name.into())
+            .entry(room_key(name))
             .or_insert_with(|| (Arc::new(Room::new(name, hubs)), HashSet::new()));
         members.insert(id);
         // Release: a sender that sees the new count also sees the room it counts.
@@ -196,14 +197,15 @@ impl Directory {
     }
 
     fn exit(&mut self, room: &Room, id: u64, hub: usize) {
-        let Some((listed, members)) = self.rooms.get_mut(&room.name) else {
+        let key = room_key(&room.name);
+        let Some((listed, members)) = self.rooms.get_mut(&key) else {
             return;
         };
         if members.remove(&id) {
             listed.members_on_hub[hub].fetch_sub(1, Ordering::Release);
         }
         if members.is_empty() {
-            self.rooms.remove(&room.name);
+            self.rooms.remove(&key);
         }
     }
 }

@@ -16,6 +16,7 @@
 //! skipped, so order and completeness hold for every receiver that stays.
 
 use super::directory::Room;
+use super::outbox::Outbox;
 use greenhub::sync::{bounded, Receiver, Sender, TrySendError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,7 +60,7 @@ struct Envelope {
 }
 
 /// The members of one room on one hub, with their outboxes.
-type Members = Vec<(u64, Sender<Arc<str>>)>;
+type Members = Vec<(u64, Outbox)>;
 
 /// One hub's members, by room. Only that hub's green threads touch it (its sessions and its
 /// fan-out), so its lock is never contended; it is a lock at all only because the server's
@@ -77,8 +78,6 @@ impl Shard {
 
 /// Every hub's shard and fan-out inbox.
 pub(super) struct Rooms {
-    /// Lines an outbox holds (the same for every client).
-    queue: usize,
     shards: Vec<Shard>,
     inboxes: Vec<Sender<Envelope>>,
     fanouts: Mutex<Vec<greenhub::JoinHandle<()>>>,
@@ -87,11 +86,10 @@ pub(super) struct Rooms {
 impl Rooms {
     /// Shards and a fan-out green thread for each of the runtime's hubs. Call it from a green
     /// thread.
-    pub(super) fn start(queue: usize) -> Arc<Rooms> {
+    pub(super) fn start() -> Arc<Rooms> {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..hubs).map(|_| bounded(INBOX)).unzip();
         let rooms = Arc::new(Rooms {
-            queue,
             shards: (0..hubs).map(|_| Shard::default()).collect(),
             inboxes,
             fanouts: Mutex::default(),
@@ -118,7 +116,7 @@ impl Rooms {
     }
 
     /// Adds a member served by `hub` to `room`'s members there.
-    pub(super) fn add(&self, hub: usize, room: &Room, id: u64, outbox: Sender<Arc<str>>) {
+    pub(super) fn add(&self, hub: usize, room: &Room, id: u64, outbox: Outbox) {
         self.shards[hub]
             .rooms()
             .entry(room.name.clone())
@@ -169,7 +167,7 @@ impl Rooms {
             };
             for (id, outbox) in members.iter().filter(|(id, _)| *id != except) {
                 match outbox.try_send(line.clone()) {
-                    Ok(()) => backlogged |= outbox.len() * 2 >= self.queue,
+                    Ok(()) => backlogged |= outbox.is_half_full(),
                     Err(TrySendError::Full(_)) => full.push((*id, outbox.clone())),
                     Err(TrySendError::Disconnected(_)) => {} // leaving: its session cleans up
                 }

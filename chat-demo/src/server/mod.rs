@@ -15,11 +15,16 @@
 //! A client is dropped as too slow only when its queue is full *and* its socket has accepted
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
 
+mod admission;
 mod directory;
 mod fanout;
+mod listing;
+mod outbox;
 mod session;
+mod throttle;
 mod writer;
 
+use admission::Admissions;
 use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
 use greenhub::net::{TcpListener, ToSocketAddrs};
@@ -44,11 +49,22 @@ pub struct Config {
     /// A line must arrive whole within this long of its first byte, or the client is
     /// disconnected: one byte a second does not keep a connection alive.
     pub line_timeout: Duration,
-    /// Clients beyond this many are told the server is full and closed.
+    /// Clients beyond this many are told the server is full and closed. A client counts until
+    /// its socket is closed, not just until it leaves the rooms.
     pub max_clients: usize,
-    /// Lines waiting for one client. A full queue alone drops nobody: senders wait for room
-    /// (see `slow_grace`).
+    /// Connections from one IP address beyond this many are told so and closed (0: no limit).
+    pub max_per_ip: usize,
+    /// Connections one IP address may open in a burst before its connect rate applies.
+    pub connect_burst: u32,
+    /// Connections one IP address may open a minute once its burst is spent; the rest are told
+    /// so and closed (0: no limit).
+    pub connects_per_minute: u32,
+    /// Lines waiting for one client. A full queue alone drops nobody: room lines wait for
+    /// room (see `slow_grace`), private messages are refused to their sender.
     pub queue: usize,
+    /// Bytes waiting for one client (IRC's "sendq"), whichever of this and `queue` fills
+    /// first; a single line longer than this still goes into an empty queue.
+    pub sendq_bytes: usize,
     /// A client whose queue is full and whose socket has accepted nothing for this long is
     /// dropped as too slow (told why, best effort). A client that never reads is therefore
     /// dropped within this long (plus a quarter of it, the writer's wake-up period) of its
@@ -61,8 +77,12 @@ pub struct Config {
     /// bounds what a stuck client holds in the kernel and how much it must be sent before
     /// its socket stops accepting.
     pub send_buffer: Option<usize>,
-    /// Messages per second per client (0: no limit).
+    /// Lines per second per client, in bursts of as many; `/who` and `/rooms` count as 5,
+    /// `/msg` as 2. A client over its rate is slowed down (its next line waits), not cut
+    /// off. 0 turns flood control off, bytes included.
     pub max_rate: u32,
+    /// Bytes per second per client, in bursts of twice as many (or of two longest lines).
+    pub max_byte_rate: u32,
     /// Rooms with more members than this stay quiet about joins, leaves and nick changes, as
     /// big IRC and Twitch channels do: otherwise every join into a room of n people costs n
     /// lines, and a crowd arriving at once floods every member's queue with notices.
@@ -76,11 +96,37 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             line_timeout: Duration::from_secs(30),
             max_clients: 10_000,
+            max_per_ip: 10,
+            connect_burst: 20,
+            connects_per_minute: 30,
             queue: 256,
+            sendq_bytes: 256 * 1024,
             slow_grace: Duration::from_millis(500),
             send_buffer: None,
             max_rate: 20,
+            max_byte_rate: 8 * 1024,
             announce_limit: 100,
+        }
+    }
+}
+
+impl Config {
+    /// This configuration without the per-address limits (`max_per_ip`, the connect rate):
+    /// for load tests and benches, whose thousands of clients all come from 127.0.0.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chat_demo::server::Config;
+    /// let config = Config::default().without_address_limits();
+    /// assert_eq!((config.max_per_ip, config.connects_per_minute), (0, 0));
+    /// assert_eq!(config.max_clients, Config::default().max_clients);
+    /// ```
+    pub fn without_address_limits(self) -> Config {
+        Config {
+            max_per_ip: 0,
+            connects_per_minute: 0,
+            ..self
         }
     }
 }
@@ -103,6 +149,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What every session, on every hub, shares.
 struct Chat {
     config: Config,
+    /// Every limit on who may come in, held by each connection until its socket is closed.
+    admissions: Arc<Admissions>,
     directory: Mutex<Directory>,
     rooms: Arc<Rooms>,
     /// Sessions each hub has run, for [`ChatServer::sessions_per_hub`].
@@ -161,16 +209,26 @@ impl ChatServer {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let limit = config.max_clients.saturating_add(FULL_NOTICES);
         let chat = Arc::new(Chat {
-            rooms: Rooms::start(config.queue),
+            rooms: Rooms::start(),
+            admissions: Admissions::new(&config),
             config,
             directory: Mutex::new(Directory::new(hubs)),
             sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
         let sessions = chat.clone();
-        let handler = Box::new(move |stream, peer: SocketAddr| {
+        let handler = Box::new(move |stream: greenhub::net::TcpStream, peer: SocketAddr| {
+            let admitted = match sessions.admissions.admit(peer.ip()) {
+                Ok(admission) => admission,
+                Err(refusal) => {
+                    sessions.refuse(&stream, refusal);
+                    return;
+                }
+            };
             if let Err(err) = sessions.session(stream) {
                 log::debug!("client {peer}: {err}");
             }
+            // The session has closed its socket: only now is its place free.
+            drop(admitted);
         });
         let started =
             server(handler).and_then(|server| server.max_connections(limit).on_all_hubs().start());
@@ -258,6 +316,14 @@ fn line(text: impl Into<String>) -> Arc<str> {
 }
 
 impl Chat {
+    /// Tells a connection that may not come in why, within `slow_grace`, before the close.
+    fn refuse(&self, stream: &greenhub::net::TcpStream, refusal: &str) {
+        use std::io::Write;
+        let _ = stream.set_write_timeout(Some(self.config.slow_grace));
+        let _ = (&*stream).write_all(refusal.as_bytes());
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+
     fn directory(&self) -> MutexGuard<'_, Directory> {
         self.directory.lock().unwrap_or_else(|e| e.into_inner())
     }

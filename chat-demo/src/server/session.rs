@@ -4,18 +4,20 @@
 //! the shared directory nothing.
 
 use super::directory::Room;
+use super::listing;
+use super::outbox::{outbox, Outbox};
+use super::throttle::{cost, Throttle};
 use super::writer::Writer;
 use super::{line, Chat, Kind, TimeSlice, LOBBY};
 use crate::command::{parse, Command, HELP};
 use crate::deadline::{Deadlines, LINE_TIMEOUT};
 use crate::framing::{Incoming, LineReader};
-use crate::text::{sanitize, validate_nick, validate_room};
+use crate::text::{room_key, sanitize, validate_nick, validate_room};
 use greenhub::net::TcpStream;
-use greenhub::sync::{bounded, Sender};
+use greenhub::sync::TrySendError;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The client as its own session sees it.
 struct Me {
@@ -24,7 +26,7 @@ struct Me {
     room: Arc<Room>,
     /// The hub serving this client: its members of each room are listed there.
     hub: usize,
-    outbox: Sender<Arc<str>>,
+    outbox: Outbox,
     /// Set when a broadcast left some queue half full: the loop then lets the writers run.
     backlogged: bool,
 }
@@ -48,7 +50,7 @@ impl Chat {
         // The reader and the writer share the socket (each waits in its own direction), and
         // the directory keeps it to end the session at shutdown: one descriptor per client.
         let stream = Arc::new(stream);
-        let (outbox, queue) = bounded::<Arc<str>>(self.config.queue);
+        let (outbox, queue) = outbox(self.config.queue, self.config.sendq_bytes);
         let mut me = match self.enter(&outbox, &stream) {
             Ok(me) => me,
             Err(refusal) => {
@@ -57,12 +59,7 @@ impl Chat {
             }
         };
         self.sessions[me.hub].fetch_add(1, Ordering::Relaxed);
-        let writer = Writer::start(
-            stream.clone(),
-            queue,
-            self.config.queue,
-            self.config.slow_grace,
-        );
+        let writer = Writer::start(stream.clone(), queue, self.config.slow_grace);
         log::info!(
             "{} joined from {} (hub {})",
             me.nick,
@@ -81,7 +78,7 @@ impl Chat {
         let mut slice = TimeSlice::new();
         let reads = Deadlines::new(&stream, self.config.idle_timeout, self.config.line_timeout);
         let mut lines = LineReader::new(reads, self.config.max_line);
-        let mut rate = RateLimit::new(self.config.max_rate);
+        let mut throttle = self.throttle();
         let result = loop {
             let incoming = match lines.next_line() {
                 Ok(Some(incoming)) => incoming,
@@ -104,14 +101,28 @@ impl Chat {
                 Incoming::InvalidUtf8 => {
                     Some("!!! that line is not valid UTF-8; discarded".to_string())
                 }
-                Incoming::Line(_) if !rate.allow() => {
-                    Some("!!! slow down: too many messages; this one was dropped".to_string())
+                Incoming::Line(text) => {
+                    let command = parse(&text);
+                    // Fakelag: a client over its rates waits here, before its line is acted
+                    // on; what it sends meanwhile waits in its own buffers.
+                    let charge = throttle.charge(cost(&command), text.len());
+                    if charge.first_delayed {
+                        let notice =
+                            "*** slow down: you are sending too fast; your lines are delayed";
+                        if outbox.send(line(notice)).is_err() {
+                            break Ok(());
+                        }
+                    }
+                    if !charge.delay.is_zero() {
+                        greenhub::sleep(charge.delay);
+                        throttle.slept();
+                    }
+                    match self.act(&mut me, command) {
+                        Some(Reply::Quit) => break Ok(()),
+                        Some(Reply::Tell(text)) => Some(text),
+                        None => None,
+                    }
                 }
-                Incoming::Line(text) => match self.act(&mut me, parse(&text)) {
-                    Some(Reply::Quit) => break Ok(()),
-                    Some(Reply::Tell(text)) => Some(text),
-                    None => None,
-                },
             };
             if let Some(reply) = reply {
                 // Waits while its own queue is full; fails once its writer gave up on it.
@@ -131,14 +142,11 @@ impl Chat {
 
     /// Registers a new client as guest-N in the lobby, unless the server is full or closing;
     /// then the error is the line to tell it.
-    fn enter(&self, outbox: &Sender<Arc<str>>, stream: &Arc<TcpStream>) -> Result<Me, &str> {
+    fn enter(&self, outbox: &Outbox, stream: &Arc<TcpStream>) -> Result<Me, &str> {
         let hub = greenhub::current_hub().unwrap_or(0);
         let mut directory = self.directory();
         if directory.closing {
             return Err("*** server shutting down; goodbye\n");
-        }
-        if directory.clients.len() >= self.config.max_clients {
-            return Err("!!! server full, try again later; closing\n");
         }
         let (id, nick, room) = directory.join(hub, outbox.clone(), stream.clone());
         // Listed on its hub before anything can park: a line for the lobby that another hub
@@ -152,6 +160,17 @@ impl Chat {
             outbox: outbox.clone(),
             backlogged: false,
         })
+    }
+
+    /// A new client's flood control: `max_rate` lines and `max_byte_rate` bytes a second,
+    /// or none when `max_rate` is 0.
+    fn throttle(&self) -> Throttle {
+        let config = &self.config;
+        if config.max_rate == 0 {
+            return Throttle::new(0, 0, 0);
+        }
+        let byte_burst = (2 * config.max_byte_rate as usize).max(2 * config.max_line);
+        Throttle::new(config.max_rate, config.max_byte_rate, byte_burst)
     }
 
     fn leave(&self, me: &Me, too_slow: bool) {
@@ -205,8 +224,8 @@ impl Chat {
                 if let Err(why) = validate_room(&target) {
                     return tell(format!("!!! {why}"));
                 }
-                if *target == *me.room.name {
-                    return tell(format!("*** you are already in {target}"));
+                if room_key(&target) == room_key(&me.room.name) {
+                    return tell(format!("*** you are already in {}", me.room.name));
                 }
                 let new = self.directory().move_to(me.id, &target)?;
                 // As in `enter`: moved on its hub before anything can park.
@@ -215,31 +234,36 @@ impl Chat {
                 let old = std::mem::replace(&mut me.room, new);
                 let left = line(format!("*** {} left {}", me.nick, old.name));
                 me.backlogged |= self.tell_room(&old, me.id, Kind::Notice, left);
-                let joined = line(format!("*** {} joined {target}", me.nick));
+                let joined = line(format!("*** {} joined {}", me.nick, me.room.name));
                 me.backlogged |= self.tell_room(&me.room, me.id, Kind::Notice, joined);
-                tell(format!("*** you are now in {target}"))
+                tell(format!("*** you are now in {}", me.room.name))
             }
-            Command::Rooms => {
-                let list: Vec<String> = self
-                    .directory()
-                    .room_sizes()
-                    .iter()
-                    .map(|(room, size)| format!("{room} ({size})"))
-                    .collect();
-                tell(format!("*** rooms: {}", list.join(", ")))
+            // Several lines in one queue entry: a few KB at most, however big the server.
+            Command::Rooms(page) => {
+                let sizes = self.directory().room_sizes();
+                tell(listing::rooms(page, &sizes).join("\n"))
             }
             Command::Who => {
                 let nicks = self.directory().nicks_in(&me.room.name);
-                tell(format!("*** in {}: {}", me.room.name, nicks.join(", ")))
+                tell(listing::who(&me.room.name, &nicks).join("\n"))
             }
             Command::Msg { to, text } => {
                 let target = self.directory().outbox_of(&to);
                 match target {
                     Some(outbox) => {
-                        // As a room line does: waits while the recipient's queue is full.
-                        let _ =
-                            outbox.send(line(format!("[pm from {}] {}", me.nick, sanitize(&text))));
-                        None
+                        // Never waits: a recipient that is not reading costs the sender a
+                        // refusal, not its session, and the recipient nothing.
+                        let pm = line(format!("[pm from {}] {}", me.nick, sanitize(&text)));
+                        match outbox.try_send(pm) {
+                            Ok(()) => None,
+                            Err(TrySendError::Full(_)) => tell(format!(
+                                "!!! {} is not reading; message not delivered",
+                                sanitize(&to)
+                            )),
+                            Err(TrySendError::Disconnected(_)) => {
+                                tell(format!("!!! {} left; message not delivered", sanitize(&to)))
+                            }
+                        }
                     }
                     None => tell(format!("!!! no one is called {}", sanitize(&to))),
                 }
@@ -247,39 +271,6 @@ impl Chat {
             Command::Help => tell(format!("*** {HELP}")),
             Command::Quit => Some(Reply::Quit),
             Command::Invalid(why) => tell(format!("!!! {why}")),
-        }
-    }
-}
-
-/// A token bucket: `rate` messages per second, bursts of up to `rate`.
-struct RateLimit {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    fn new(rate: u32) -> RateLimit {
-        RateLimit {
-            rate: rate as f64,
-            tokens: rate as f64,
-            last: Instant::now(),
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        if self.rate == 0.0 {
-            return true;
-        }
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }

@@ -1,4 +1,4 @@
-//! A client's writer green thread: it drains the client's bounded outbox into its socket, and
+//! A client's writer green thread: it drains the client's bounded outbox (`outbox.rs`) into its socket, and
 //! it is the one that decides whether the client is too slow, because only it can see whether
 //! the socket still accepts bytes.
 //!
@@ -13,8 +13,8 @@
 //! a socket that accepts nothing for the grace period is given up on, so a session never waits
 //! forever for its writer.
 
+use super::outbox::Inbox;
 use greenhub::net::TcpStream;
-use greenhub::sync::Receiver;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,19 +42,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer of `stream`, draining `queue` (which holds up to `capacity` lines);
-    /// `grace` is how long the socket may accept nothing while the queue is full.
-    pub(super) fn start(
-        stream: Arc<TcpStream>,
-        queue: Receiver<Arc<str>>,
-        capacity: usize,
-        grace: Duration,
-    ) -> Writer {
+    /// Starts the writer of `stream`, draining `queue`; `grace` is how long the socket may
+    /// accept nothing while the queue is full.
+    pub(super) fn start(stream: Arc<TcpStream>, queue: Inbox, grace: Duration) -> Writer {
         let flags = Arc::new(Flags::default());
         let drain = Drain {
             stream,
             queue,
-            capacity,
             grace,
             flags: flags.clone(),
         };
@@ -81,8 +75,7 @@ impl Writer {
 /// The writer green thread's state.
 struct Drain {
     stream: Arc<TcpStream>,
-    queue: Receiver<Arc<str>>,
-    capacity: usize,
+    queue: Inbox,
     grace: Duration,
     flags: Arc<Flags>,
 }
@@ -102,17 +95,17 @@ impl Drain {
             log::debug!("writer: cannot set a write timeout: {err}");
             return;
         }
-        for first in self.queue.iter() {
+        while let Some(first) = self.queue.recv() {
             // Lines that queued up while this writer waited go out in one system call. The
             // batch buffer lives only while there is a backlog: an idle client holds none.
             let written = match self.queue.try_recv() {
-                Err(_) => self.write_out(first.as_bytes()),
-                Ok(second) => {
+                None => self.write_out(first.as_bytes()),
+                Some(second) => {
                     let mut batch = Vec::with_capacity(WRITE_BATCH);
                     batch.extend_from_slice(first.as_bytes());
                     batch.extend_from_slice(second.as_bytes());
                     while batch.len() < WRITE_BATCH {
-                        let Ok(next) = self.queue.try_recv() else {
+                        let Some(next) = self.queue.try_recv() else {
                             break;
                         };
                         batch.extend_from_slice(next.as_bytes());
@@ -158,7 +151,7 @@ impl Drain {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     let stuck = accepted_at.elapsed() >= self.grace;
                     let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
-                    if stuck && (self.queue.len() >= self.capacity || nobody_waits) {
+                    if stuck && (self.queue.is_full() || nobody_waits) {
                         return Err(Stop::TooSlow);
                     }
                 }

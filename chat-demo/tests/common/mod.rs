@@ -90,3 +90,70 @@ pub fn with_server(
         result
     })
 }
+
+/// A client that never reads and keeps its receive window small (4 KiB), so that a few tens
+/// of KB sent to it fill every buffer on the way and its writer on the server blocks. Its
+/// socket is non-blocking: writing to it never waits.
+pub fn stalled(addr: SocketAddr) -> io::Result<std::net::TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.connect(&addr.into())?; // on loopback, done within the call
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
+/// Descriptors this process has open.
+pub fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// This process's resident memory in KiB (VmRSS), or 0 where /proc has no such line.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Raises this process's soft descriptor limit to its hard limit (tests that open thousands
+/// of loopback connections hold both ends).
+pub fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit get a valid pointer to an rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Reads from a non-blocking socket until `want` is among the lines it got or `within`
+/// passes; returns everything read.
+pub fn read_until(
+    stream: &std::net::TcpStream,
+    want: &str,
+    within: Duration,
+) -> io::Result<String> {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while started.elapsed() < within && !String::from_utf8_lossy(&got).contains(want) {
+        match (&*stream).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                greenhub::sleep(Duration::from_millis(5))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}

@@ -58,7 +58,7 @@ pub fn chat_burst_on_all_hubs(
     use chat_demo::load::{run, LoadConfig};
     use chat_demo::server::{ChatServer, Config};
     greenhub::Runtime::builder().hubs(2).build()?.run(move || {
-        let server = ChatServer::bind("127.0.0.1:0", Config::default())?;
+        let server = ChatServer::bind("127.0.0.1:0", Config::default().without_address_limits())?;
         let burst = LoadConfig {
             server: server.local_addr().to_string(),
             clients,
