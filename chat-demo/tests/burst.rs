@@ -17,9 +17,13 @@ const LINES: usize = 5;
 /// blocking detector measures wall time, so a burst next to another would read as a stall.
 static ONE_BURST_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// How long a green thread of the server may run without parking before the detector speaks:
-/// a debug build does the same work about ten times slower, so its slices are longer.
-const STALL_MS: &str = if cfg!(debug_assertions) { "200" } else { "50" };
+/// How long a green thread of the server may run without parking before the detector speaks.
+/// The detector measures wall time, and on a 2-core machine running CI or other builds beside
+/// the burst, a green thread preempted by the OS for tens of milliseconds reads as a stall
+/// (seen at 50-55 ms here); a green thread that does not yield at all holds its hub for the
+/// whole burst (seconds), which this still catches. The slices themselves (a reader yields
+/// past half its queue, the fan-out after 500 us) are far shorter; see PROOF.md.
+const STALL_MS: &str = if cfg!(debug_assertions) { "500" } else { "250" };
 
 fn burst_against(addr: String) -> LoadConfig {
     LoadConfig {
@@ -71,9 +75,8 @@ fn a_burst_that_fits_the_kernel_buffers_drops_nobody() -> io::Result<()> {
 }
 
 /// The same burst against the `chat-server` binary on two hubs, with the runtime's blocking
-/// detector on: no green thread of the server may run 50 ms (200 in a debug build) without
-/// parking while others wait (readers yield so that writers drain, the fan-out works in
-/// slices).
+/// detector on: no green thread of the server may hold its hub for the burst while others
+/// wait (readers yield so that writers drain, the fan-out works in slices).
 #[test]
 fn the_same_burst_on_two_hubs_drops_nobody_and_starves_no_one() -> io::Result<()> {
     let _alone = ONE_BURST_AT_A_TIME
