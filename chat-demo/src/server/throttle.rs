@@ -55,7 +55,8 @@ pub(super) struct Throttle {
     lines: Bucket,
     bytes: Bucket,
     last: Instant,
-    /// Whether the previous line was delayed: one notice per throttled burst.
+    /// Inside a throttled burst (from its first delayed line until the client is calm again):
+    /// one notice per burst.
     throttled: bool,
 }
 
@@ -90,7 +91,15 @@ impl Throttle {
             .max(self.bytes.charge(elapsed, len as f64 + 1.0));
         let delayed = !delay.is_zero();
         let first_delayed = delayed && !self.throttled;
-        self.throttled = delayed;
+        // A burst ends once the client has been calm long enough to refill half its line
+        // bucket, not at the first line that happens to find a token: a reader whose sleep on
+        // the debt overshoots (a busy machine) would otherwise end and restart the burst, and
+        // the client would be told twice.
+        if delayed {
+            self.throttled = true;
+        } else if self.lines.tokens >= self.lines.burst / 2.0 {
+            self.throttled = false;
+        }
         Charge {
             delay,
             first_delayed,
