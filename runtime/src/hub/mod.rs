@@ -19,7 +19,8 @@
 //! - `shared`: what other threads see of a hub (its remote queue) and of the runtime;
 //! - `liveness`, `sleep_handshake`: whether any hub can still make progress, and how a hub
 //!   sleeps without missing a remote wake;
-//! - `slots`: the table of green threads (coroutines, headers, join packets);
+//! - `slots`: the table of green threads (coroutines, headers, join packets, green-locals);
+//! - `locals`: green-local values, per green thread or plain OS thread;
 //! - `park`: what a green thread calls to wait, yield or sleep;
 //! - `run_loop`: the loop above, and how a hub shuts down or fails;
 //! - `stack`, `stack_mapping`, `overflow`: pooled guard-paged stacks mapped in batches, and
@@ -43,6 +44,7 @@
 mod context;
 pub(crate) mod interrupt;
 pub(crate) mod liveness;
+pub(crate) mod locals;
 pub(crate) mod overflow;
 mod park;
 mod run_loop;

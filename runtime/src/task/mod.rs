@@ -10,12 +10,14 @@
 
 mod handle;
 mod join_packet;
+mod locals;
 mod remote_wake;
 mod scope;
 
 pub(crate) use handle::{new_os_thread_id, Unpark, Unparker};
 pub use handle::{GreenThread, GreenThreadId};
 pub(crate) use join_packet::Packet;
+pub(crate) use locals::LocalMap;
 pub(crate) use remote_wake::RemoteWakeFlag;
 pub(crate) use scope::{due, Cancelled, Interrupt, Scope, ScopeExpired};
 

@@ -4,12 +4,14 @@
 
 mod blocking;
 mod join;
+mod local;
 mod park;
 mod spawn;
 
 pub use blocking::unblock;
 pub(crate) use join::Canceller;
 pub use join::{JoinError, JoinHandle};
+pub use local::GreenLocal;
 pub(crate) use park::park_raw_in_wait_list;
 pub use park::{
     current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,

@@ -50,9 +50,11 @@ where
         } else {
             outcome_of(catch_unwind(AssertUnwindSafe(f)))
         };
-        // Its function is done: dropping a result nobody joins (whose destructor may park)
-        // runs to completion; a cancel or a shutdown can no longer cut it short.
+        // Its function is done: dropping its green-locals and a result nobody joins (whose
+        // destructors may park) runs to completion; a cancel or a shutdown can no longer cut it
+        // short. The green-locals go first, so a joiner finds them dropped.
         task.set_finishing();
+        crate::hub::locals::drop_current_green_locals();
         // SAFETY: `task` is the green thread this root was made for (the invariant).
         unsafe { complete::<T>(task, outcome) };
     }
