@@ -16,5 +16,5 @@ pub(crate) use park::park_raw_in_wait_list;
 pub use park::{
     current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, yield_now,
 };
-pub(crate) use spawn::spawn_here;
-pub use spawn::{spawn, spawn_on, Builder};
+pub(crate) use spawn::{spawn_here, spawn_then};
+pub use spawn::{spawn, spawn_later, spawn_on, Builder};
