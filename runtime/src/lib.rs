@@ -83,7 +83,7 @@ pub use runtime::{run, Runtime, RuntimeBuilder};
 pub use server::{ServerHandle, StreamServer};
 pub use task::{GreenThread, GreenThreadId};
 pub use thread::{
-    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn, spawn_later,
-    spawn_on, unblock, yield_now, Builder, GreenLocal, JoinError, JoinHandle,
+    block_on, current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn,
+    spawn_later, spawn_on, unblock, yield_now, Builder, GreenLocal, JoinError, JoinHandle,
 };
 pub use timeout::{timeout, Elapsed};

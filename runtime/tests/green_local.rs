@@ -72,7 +72,11 @@ fn a_child_starts_with_the_initial_value() {
             start
         });
         assert_eq!(child.join().unwrap(), 0);
-        assert_eq!(COUNTER.with(|c| c.get()), 7, "the child's write leaked to its parent");
+        assert_eq!(
+            COUNTER.with(|c| c.get()),
+            7,
+            "the child's write leaked to its parent"
+        );
     });
 }
 
@@ -130,7 +134,11 @@ fn values_are_dropped_before_join_returns_however_the_green_thread_ends() {
 
         let untouched = greenhub::spawn(|| ());
         untouched.join().unwrap();
-        assert_eq!(DROPPED.load(Ordering::SeqCst), before + 3, "never used: never made");
+        assert_eq!(
+            DROPPED.load(Ordering::SeqCst),
+            before + 3,
+            "never used: never made"
+        );
     });
 }
 

@@ -49,7 +49,11 @@ pub(crate) fn drop_current_green_locals() {
                 super::interrupt::unwind_caught();
                 let name = with_hub(|hub| {
                     let task = hub.current();
-                    format!("'{}' (id {})", task.name().unwrap_or("<unnamed>"), task.id())
+                    format!(
+                        "'{}' (id {})",
+                        task.name().unwrap_or("<unnamed>"),
+                        task.id()
+                    )
                 })
                 .unwrap_or_default();
                 crate::sys::report(&format!(

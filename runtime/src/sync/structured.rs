@@ -10,8 +10,8 @@
 
 use super::state_lock::StateLock;
 use super::waiters::{lock, Wait, WaitList};
-use crate::JoinHandle;
 use crate::JoinError;
+use crate::JoinHandle;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

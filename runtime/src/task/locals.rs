@@ -39,9 +39,7 @@ impl LocalMap {
         if let Some(found) = self.find::<T>(key) {
             return found; // `init` read this very key and made a value first: keep that one
         }
-        let at = value
-            .downcast_ref::<T>()
-            .expect("just made as a T") as *const T;
+        let at = value.downcast_ref::<T>().expect("just made as a T") as *const T;
         self.values.borrow_mut().push((key, value));
         at
     }
