@@ -77,9 +77,10 @@ mod task;
 mod thread;
 mod timeout;
 
+pub use hub::inspect::{ThreadInfo, ThreadState};
 pub use hub::stack::DEFAULT_STACK_SIZE;
 pub use pool::Pool;
-pub use runtime::{run, Runtime, RuntimeBuilder};
+pub use runtime::{inspect::threads, run, Runtime, RuntimeBuilder};
 pub use server::{ServerHandle, StreamServer};
 pub use task::{GreenThread, GreenThreadId};
 pub use thread::{

@@ -34,7 +34,9 @@ struct Finished {
 /// spawned into a set it owns. The drop does not wait for them to finish unwinding; call
 /// `cancel_all` and then `join_next` until `None` to wait.
 ///
-/// Members run on the hub that spawned them; a set is used from that hub (it is not `Send`).
+/// Each member runs on the hub of the green thread that spawned it. A set is shared by
+/// reference (`Rc`) among green threads of a hub; it moves to another thread only when `T` is
+/// `Send`, as a `JoinHandle<T>` does.
 ///
 /// # Examples
 ///
