@@ -78,13 +78,14 @@ mod task;
 mod thread;
 mod timeout;
 
+pub use hub::inspect::{ThreadInfo, ThreadState};
 pub use hub::stack::DEFAULT_STACK_SIZE;
 pub use pool::Pool;
-pub use runtime::{run, Runtime, RuntimeBuilder};
+pub use runtime::{inspect::threads, run, Runtime, RuntimeBuilder};
 pub use server::{ServerHandle, StreamServer};
 pub use task::{GreenThread, GreenThreadId};
 pub use thread::{
-    current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn, spawn_on,
-    unblock, yield_now, Builder, JoinError, JoinHandle,
+    block_on, current, current_hub, hub_count, park, park_timeout, sleep, sleep_until, spawn,
+    spawn_later, spawn_on, unblock, yield_now, Builder, GreenLocal, JoinError, JoinHandle,
 };
 pub use timeout::{timeout, Elapsed};

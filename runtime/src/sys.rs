@@ -30,6 +30,33 @@ pub(crate) fn os_result<T: MinusOneIsError>(result: T) -> std::io::Result<T> {
     }
 }
 
+/// A monotonic clock in nanoseconds that is cheap to read (a few nanoseconds, no system call)
+/// and only as fine as the kernel's tick: for how long green threads have been parked.
+pub(crate) fn coarse_now_nanos() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_UPTIME_RAW_APPROX;
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "macos",
+        target_os = "ios"
+    )))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; clock_gettime(2) only writes it. With a
+    // clock id the platform has, it cannot fail (and on failure `now` stays zero).
+    unsafe { libc::clock_gettime(CLOCK, &mut now) };
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+}
+
 /// Writes a report to stderr, ignoring failure: a closed or broken stderr must not turn a report
 /// into a panic (`eprintln!` panics on EPIPE), least of all in the runtime's own error paths.
 pub(crate) fn report(message: &str) {

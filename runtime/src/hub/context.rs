@@ -4,11 +4,13 @@
 //!
 //! Every field is a `Cell` with a constant initial value and no destructor, so reading the
 //! context needs no lazy initialisation: the stack-overflow handler reads it from a signal
-//! handler.
+//! handler. The one per-thread value that has a destructor, a plain OS thread's green-local
+//! values (dropped when the thread exits), is therefore a second static of the same
+//! `thread_local!`, which nothing on the hub's paths touches.
 
 use super::stack::RunningStack;
 use super::Hub;
-use crate::task::{new_os_thread_id, GreenThread, Scope, Task, Unparker};
+use crate::task::{new_os_thread_id, GreenThread, LocalMap, Scope, Task, Unparker};
 use std::cell::Cell;
 use std::sync::Arc;
 
@@ -45,6 +47,10 @@ thread_local! {
             select_rotation: Cell::new(0),
         }
     };
+
+    /// The green-local values of this OS thread when it runs no green thread (see
+    /// `super::locals`).
+    static OS_LOCALS: LocalMap = const { LocalMap::new() };
 }
 
 /// Calls `f` with this thread's hub, or returns `None` outside any hub.
@@ -185,4 +191,15 @@ pub(crate) fn next_select_rotation() -> usize {
         c.select_rotation.set(rotation.wrapping_add(1));
         rotation
     })
+}
+
+/// Calls `f` with this OS thread's green-local values.
+///
+/// # Panics
+/// While the thread exits, once its values are being dropped (a destructor of one read a
+/// green-local), as `std::thread::LocalKey::with` does.
+pub(super) fn with_os_locals<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
+    OS_LOCALS
+        .try_with(f)
+        .expect("a green-local was used while its OS thread's green-locals were being dropped")
 }

@@ -19,7 +19,9 @@
 //! - `shared`: what other threads see of a hub (its remote queue) and of the runtime;
 //! - `liveness`, `sleep_handshake`: whether any hub can still make progress, and how a hub
 //!   sleeps without missing a remote wake;
-//! - `slots`: the table of green threads (coroutines, headers, join packets);
+//! - `slots`: the table of green threads (coroutines, headers, join packets, green-locals);
+//! - `locals`: green-local values, per green thread or plain OS thread;
+//! - `inspect`: a snapshot of the slot table, for `greenhub::threads`;
 //! - `park`: what a green thread calls to wait, yield or sleep;
 //! - `run_loop`: the loop above, and how a hub shuts down or fails;
 //! - `stack`, `stack_mapping`, `overflow`: pooled guard-paged stacks mapped in batches, and
@@ -41,8 +43,10 @@
 //! does for a thread whose result panics on drop: it never unwinds into the hub.
 
 mod context;
+pub(crate) mod inspect;
 pub(crate) mod interrupt;
 pub(crate) mod liveness;
+pub(crate) mod locals;
 pub(crate) mod overflow;
 mod park;
 mod run_loop;
@@ -81,6 +85,9 @@ struct Running {
     io_budget: Cell<u32>,
     /// Yields that returned at once because nothing else was runnable, since the loop last ran.
     quick_yields: Cell<usize>,
+    /// When the current batch started, on the coarse clock: what a green thread that parks in
+    /// it records as its park time (one clock read per batch, not per park).
+    batch_at: Cell<u64>,
 }
 
 /// The green thread that is running on this hub.
@@ -144,6 +151,7 @@ impl Hub {
                 yielder: Cell::new(std::ptr::null()),
                 io_budget: Cell::new(park::IO_BUDGET),
                 quick_yields: Cell::new(0),
+                batch_at: Cell::new(0),
             },
             timers: RefCell::new(TimerWheel::default()),
             io: IoDriver::new(poller),

@@ -4,7 +4,7 @@
 use super::unwinding::Unwinding;
 use super::Hub;
 use crate::driver::TimerId;
-use crate::task::{Interrupt, Task};
+use crate::task::{Interrupt, ParkedOn, Task};
 use std::cell::Cell;
 use std::time::Instant;
 
@@ -20,16 +20,42 @@ pub(super) const BATCH: usize = 61;
 /// client whose socket always has data cannot starve everyone else on its hub.
 pub(crate) const IO_BUDGET: u32 = 128;
 
+/// Says what the running green thread's parks wait for (see `greenhub::threads`) until it
+/// drops, however the wait ends (including by unwinding).
+struct WaitReason<'a> {
+    task: Option<&'a Task>,
+    before: ParkedOn,
+}
+
+impl<'a> WaitReason<'a> {
+    fn new(task: Option<&'a Task>, on: ParkedOn) -> WaitReason<'a> {
+        let before = task.map_or(ParkedOn::Park, |task| task.replace_parked_on(on));
+        WaitReason { task, before }
+    }
+}
+
+impl Drop for WaitReason<'_> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task {
+            task.replace_parked_on(self.before);
+        }
+    }
+}
+
 /// Counts one green thread in one of the hub's `Waits` counts until it drops,
 /// however the wait ends (including by unwinding).
 pub(crate) struct CountedWait<'a> {
     count: &'a Cell<usize>,
+    _reason: WaitReason<'a>,
 }
 
 impl<'a> CountedWait<'a> {
-    fn new(count: &'a Cell<usize>) -> CountedWait<'a> {
+    fn new(count: &'a Cell<usize>, reason: WaitReason<'a>) -> CountedWait<'a> {
         count.set(count.get() + 1);
-        CountedWait { count }
+        CountedWait {
+            count,
+            _reason: reason,
+        }
     }
 }
 
@@ -153,7 +179,7 @@ impl Hub {
     /// Suspends `task`, the running green thread, marked parked until a wake makes it runnable.
     #[inline]
     fn suspend_parked(&self, task: &Task) {
-        task.set_parked_local();
+        task.set_parked_local(self.running.batch_at.get());
         self.suspend();
         task.finish_park_local();
     }
@@ -198,7 +224,10 @@ impl Hub {
     /// joined a `sync` wait list: counted while it is parked, so that a hub going idle can tell
     /// the would-block-forever check that a thread holding the primitive may still wake it.
     pub(crate) fn park_in_wait_list(&self, deadline: Option<Instant>) {
-        let _counted = CountedWait::new(&self.waits.in_wait_lists);
+        let _counted = CountedWait::new(
+            &self.waits.in_wait_lists,
+            WaitReason::new(self.current_task_ref(), ParkedOn::Sync),
+        );
         match deadline {
             Some(deadline) => self.park_until_raw(deadline),
             None => self.park_raw(),
@@ -238,6 +267,7 @@ impl Hub {
     /// just added a non-zero duration to the clock), saving a clock read.
     pub(crate) fn sleep_until_future(&self, deadline: Instant) {
         let timer = self.timer(deadline);
+        let _reason = WaitReason::new(self.current_task_ref(), ParkedOn::Sleep);
         // Its timer fires only once the hub's clock has passed the deadline, so "has it fired?"
         // answers "is it time?" without reading the clock once per wake-up.
         while self.timers.borrow().is_armed(timer.id) {
@@ -276,7 +306,10 @@ impl Hub {
     /// readiness, a blocking-pool job), which keeps the hub from counting as idle, until the
     /// guard drops.
     pub(crate) fn wait_on_outside(&self) -> CountedWait<'_> {
-        CountedWait::new(&self.waits.outside)
+        CountedWait::new(
+            &self.waits.outside,
+            WaitReason::new(self.current_task_ref(), ParkedOn::Outside),
+        )
     }
 
     /// Called after each I/O operation that completed without parking: once the budget is

@@ -107,6 +107,7 @@ impl Hub {
 
     fn run_batch(&self) {
         self.running.quick_yields.set(0);
+        self.running.batch_at.set(crate::sys::coarse_now_nanos());
         for _ in 0..BATCH {
             let next = self.run_queue.borrow_mut().pop_front();
             match next {
@@ -143,6 +144,7 @@ impl Hub {
                 }
                 Remote::Spawn(start) => start.start(self),
                 Remote::ReleaseSource(token) => self.io.release(token),
+                Remote::Visit(visit) => visit(self),
             }
         }
     }

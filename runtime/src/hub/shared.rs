@@ -33,6 +33,9 @@ pub(crate) enum Remote {
     /// A descriptor this hub polled was released on another thread (and already removed from
     /// the poller there): free its token after the next poll.
     ReleaseSource(usize),
+    /// Call this with the hub, from its loop (`greenhub::threads` asks for a snapshot). Dropped
+    /// uncalled when the hub has stopped.
+    Visit(Box<dyn FnOnce(&Hub) + Send>),
 }
 
 /// A green thread another thread asked a hub to start. Dropping it unstarted must complete its

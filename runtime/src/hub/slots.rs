@@ -4,7 +4,7 @@
 
 use super::stack_mapping::GreenStack;
 use super::{stack::RunningStack, Hub};
-use crate::task::Task;
+use crate::task::{LocalMap, Task};
 use corosensei::{Coroutine, Yielder};
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
@@ -50,6 +50,9 @@ pub(super) struct SlotCell {
     /// Set while the slot's coroutine exists and has not returned, to the
     /// [`GreenBody::abandoner`] of its body, which runs as the slot's `task`.
     pub(super) join: Cell<Option<unsafe fn(&Task)>>,
+    /// The green thread's green-local values; emptied by the green thread itself when its
+    /// function is done (see `super::locals`), so a reused slot starts with none.
+    pub(super) locals: LocalMap,
 }
 
 /// The slot table, its free keys, and spare headers to save an allocation per spawn.
@@ -171,6 +174,7 @@ impl Hub {
         let key = self.slots.allocate();
         task.set_key(key);
         let cell = self.slots.cell(key);
+        debug_assert!(cell.locals.is_empty(), "a reused slot kept green-locals");
         *cell.task.borrow_mut() = Some(task);
         cell.join.set(Some(join));
         cell.running.set(running);
@@ -195,6 +199,8 @@ impl Hub {
             if let Some(coroutine) = unsafe { (*cell.coroutine.get()).take() } {
                 std::mem::forget(coroutine);
             }
+            // Its green-locals may point into the leaked stack too: leak them with it.
+            std::mem::forget(cell.locals.take_all());
             if let Some(abandon) = cell.join.take() {
                 // SAFETY: `abandon` belongs to the body that runs as `task` (SlotCell::join).
                 unsafe { abandon(&task) };

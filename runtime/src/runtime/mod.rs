@@ -1,5 +1,6 @@
 //! The runtime: N hubs on N OS threads, started by `run` and torn down when its closure returns.
 
+pub(crate) mod inspect;
 pub(crate) mod monitor;
 
 use crate::hub::liveness::Liveness;
@@ -183,6 +184,8 @@ impl Runtime {
             stack_size: self.stack_size,
             blocking_threshold: self.blocking_threshold,
         });
+        let _registered = inspect::register(&shared);
+        inspect::start_dump_thread_if_asked();
         let monitor = self.blocking_threshold.map(|threshold| {
             let shared = shared.clone();
             std::thread::Builder::new()

@@ -1,5 +1,6 @@
 //! Ways for green threads to wait for each other: channels, events, semaphores, a mutex and
-//! condition variable that park instead of blocking, and wait groups.
+//! condition variable that park instead of blocking, wait groups, and [`TaskSet`] (wait for
+//! whichever of several green threads finishes first).
 //!
 //! Every primitive here works between green threads on one hub, across hubs, and from plain
 //! OS threads (which block, as with std); waits honour [`timeout`](crate::timeout) scopes and
@@ -14,6 +15,7 @@ mod process_barrier;
 mod select;
 pub(crate) mod semaphore;
 mod state_lock;
+mod structured;
 pub(crate) mod task_set;
 mod waiters;
 mod waitgroup;
@@ -26,4 +28,5 @@ pub use event::Event;
 pub use mutex::{Condvar, Mutex, MutexGuard};
 pub use select::Select;
 pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use structured::TaskSet;
 pub use waitgroup::WaitGroup;

@@ -57,7 +57,7 @@ pub(crate) fn new_os_thread_id() -> u64 {
     next_id()
 }
 
-fn make_id(n: u64) -> GreenThreadId {
+pub(crate) fn make_id(n: u64) -> GreenThreadId {
     GreenThreadId(NonZeroU64::new(n).expect("ids start at 1"))
 }
 

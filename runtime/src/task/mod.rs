@@ -10,12 +10,14 @@
 
 mod handle;
 mod join_packet;
+mod locals;
 mod remote_wake;
 mod scope;
 
-pub(crate) use handle::{new_os_thread_id, Unpark, Unparker};
+pub(crate) use handle::{make_id, new_os_thread_id, Unpark, Unparker};
 pub use handle::{GreenThread, GreenThreadId};
 pub(crate) use join_packet::Packet;
+pub(crate) use locals::LocalMap;
 pub(crate) use remote_wake::RemoteWakeFlag;
 pub(crate) use scope::{due, Cancelled, Interrupt, Scope, ScopeExpired};
 
@@ -46,6 +48,31 @@ pub(crate) trait Home: Send + Sync {
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
+
+/// What a parked green thread waits for, as far as its hub cheaply knows (see
+/// [`Task::parked_on`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ParkedOn {
+    /// `park`, a join, or anything else that parks directly.
+    Park = 0,
+    Sleep = 1,
+    /// A `sync` primitive's wait list (channels, locks, `TaskSet::join_next`, ...).
+    Sync = 2,
+    /// I/O readiness or a job on the blocking pool.
+    Outside = 3,
+}
+
+impl ParkedOn {
+    fn from_u8(n: u8) -> ParkedOn {
+        match n {
+            1 => ParkedOn::Sleep,
+            2 => ParkedOn::Sync,
+            3 => ParkedOn::Outside,
+            _ => ParkedOn::Park,
+        }
+    }
+}
 
 /// The slot key of a green thread its hub has not registered yet (a `spawn_on` in flight).
 pub(crate) const UNREGISTERED: u32 = u32::MAX;
@@ -88,6 +115,10 @@ pub(crate) struct Task {
     scope_deadline: AtomicU64,
     scope_id: AtomicU64,
     scope_depth: AtomicU32,
+    /// When it last parked, on its hub's coarse clock (`crate::sys::coarse_now_nanos`), and on
+    /// what: for `greenhub::threads()`. Owner-only, like `state`.
+    parked_at: AtomicU64,
+    parked_on: AtomicU8,
     /// Where the green thread leaves its outcome for its join handle: in the header, so that
     /// a spawn that reuses a spare header allocates nothing.
     join: Packet<Unparker>,
@@ -109,6 +140,8 @@ impl Task {
             scope_deadline: AtomicU64::new(Scope::NONE.deadline_nanos()),
             scope_id: AtomicU64::new(0),
             scope_depth: AtomicU32::new(0),
+            parked_at: AtomicU64::new(0),
+            parked_on: AtomicU8::new(ParkedOn::Park as u8),
             join: Packet::new(),
         }
     }
@@ -127,6 +160,8 @@ impl Task {
         *self.scope_deadline.get_mut() = Scope::NONE.deadline_nanos();
         *self.scope_id.get_mut() = Scope::NONE.id();
         *self.scope_depth.get_mut() = Scope::NONE.depth();
+        *self.parked_at.get_mut() = 0;
+        *self.parked_on.get_mut() = ParkedOn::Park as u8;
         self.join.reset();
     }
 
@@ -168,9 +203,32 @@ impl Task {
         notified
     }
 
-    /// On the owning hub: the task is about to suspend until notified.
-    pub(crate) fn set_parked_local(&self) {
+    /// On the owning hub: the task is about to suspend until notified, since `at` (coarse
+    /// clock nanoseconds).
+    #[inline]
+    pub(crate) fn set_parked_local(&self, at: u64) {
         self.state.store(PARKED, Ordering::Relaxed);
+        self.parked_at.store(at, Ordering::Relaxed);
+    }
+
+    /// On the owning hub: what the task's parks wait for from now on; returns what they waited
+    /// for until now.
+    pub(crate) fn replace_parked_on(&self, on: ParkedOn) -> ParkedOn {
+        ParkedOn::from_u8(self.parked_on.swap(on as u8, Ordering::Relaxed))
+    }
+
+    /// On the owning hub: whether the task is suspended until notified.
+    pub(crate) fn is_parked_local(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == PARKED
+    }
+
+    /// On the owning hub: since when (coarse clock nanoseconds) and on what the task last
+    /// parked.
+    pub(crate) fn parked_on(&self) -> (u64, ParkedOn) {
+        (
+            self.parked_at.load(Ordering::Relaxed),
+            ParkedOn::from_u8(self.parked_on.load(Ordering::Relaxed)),
+        )
     }
 
     /// On the owning hub, after resuming from a park: the wake-up that resumed us is consumed.

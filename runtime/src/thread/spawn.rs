@@ -16,45 +16,52 @@ fn drop_unstarted<F>(f: F) -> Result<(), JoinError> {
 }
 
 /// The root of every green thread: runs `f` unless cancelled first, catches its panic, and
-/// hands the outcome to the join packet in the green thread's header.
+/// hands the outcome to the join packet in the green thread's header; then calls `then` (for a
+/// `TaskSet`, which must learn of a member's end only once its outcome can be taken).
 ///
 /// # Invariant
 /// It runs as the green thread whose header its [`JoinHandle<T>`] holds: the two are made
 /// together, for the one result type `T` (see `join::complete`).
-struct GreenRoot<F, T> {
+struct GreenRoot<F, T, N> {
     f: F,
+    then: N,
     _result: PhantomData<fn() -> T>,
 }
 
-impl<F, T> GreenRoot<F, T> {
+impl<F, T, N> GreenRoot<F, T, N> {
     /// # Safety
     /// The root must run as `task`, and `task`'s join handle be a `JoinHandle<T>`.
-    unsafe fn new(f: F) -> GreenRoot<F, T> {
+    unsafe fn new(f: F, then: N) -> GreenRoot<F, T, N> {
         GreenRoot {
             f,
+            then,
             _result: PhantomData,
         }
     }
 }
 
-impl<F, T> GreenBody for GreenRoot<F, T>
+impl<F, T, N> GreenBody for GreenRoot<F, T, N>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
+    N: FnOnce() + 'static,
 {
     fn run(self, task: &Task) {
-        let GreenRoot { f, .. } = self;
+        let GreenRoot { f, then, .. } = self;
         let outcome = if task.is_cancel_requested() {
             task.set_finishing();
             drop_unstarted(f).and(Err(JoinError::cancelled()))
         } else {
             outcome_of(catch_unwind(AssertUnwindSafe(f)))
         };
-        // Its function is done: dropping a result nobody joins (whose destructor may park)
-        // runs to completion; a cancel or a shutdown can no longer cut it short.
+        // Its function is done: dropping its green-locals and a result nobody joins (whose
+        // destructors may park) runs to completion; a cancel or a shutdown can no longer cut it
+        // short. The green-locals go first, so a joiner finds them dropped.
         task.set_finishing();
+        crate::hub::locals::drop_current_green_locals();
         // SAFETY: `task` is the green thread this root was made for (the invariant).
         unsafe { complete::<T>(task, outcome) };
+        then();
     }
 
     fn abandoner(&self) -> unsafe fn(&Task) {
@@ -72,12 +79,42 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
+    spawn_here_then(hub, name, stack_size, f, || {})
+}
+
+fn spawn_here_then<F, T, N>(
+    hub: &Hub,
+    name: Option<Box<str>>,
+    stack_size: Option<usize>,
+    f: F,
+    then: N,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+    N: FnOnce() + 'static,
+{
     let task = hub.new_task(name);
     // SAFETY: the root runs as `task` (spawn_task registers them together), and the handle for
     // `task` is made for the same `T`.
-    let (root, handle) = unsafe { (GreenRoot::new(f), JoinHandle::new(task.clone())) };
+    let (root, handle) = unsafe { (GreenRoot::new(f, then), JoinHandle::new(task.clone())) };
     hub.spawn_task(task, stack_size, root)?;
     Ok(handle)
+}
+
+/// [`spawn`], and once the green thread's outcome is in its join packet (so that `join` takes
+/// it without parking), `then` runs, as the last thing the green thread does.
+pub(crate) fn spawn_then<F, T, N>(f: F, then: N) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+    N: FnOnce() + 'static,
+{
+    match with_hub(|hub| spawn_here_then(hub, None, None, f, then)) {
+        Some(Ok(handle)) => handle,
+        Some(Err(err)) => panic!("greenhub::spawn: {err}"),
+        None => outside_runtime("spawn"),
+    }
 }
 
 /// A `spawn_on` on its way to the target hub. If it never starts (the hub stopped for good, or
@@ -100,7 +137,7 @@ where
         let f = self.f.take().expect("started once");
         // SAFETY: the root runs as `self.task`, whose handle is a `JoinHandle<T>` (the
         // invariant).
-        let root = unsafe { GreenRoot::<F, T>::new(f) };
+        let root = unsafe { GreenRoot::<F, T, _>::new(f, || {}) };
         if let Err(err) = hub.spawn_task(self.task.clone(), None, root) {
             let payload: Box<dyn std::any::Any + Send> =
                 Box::new(format!("greenhub::spawn_on: {err}"));
@@ -154,6 +191,39 @@ where
         Some(Err(err)) => panic!("greenhub::spawn: {err}"),
         None => outside_runtime("spawn"),
     }
+}
+
+/// Starts a green thread on the current hub that runs `f` once `delay` has passed, like
+/// gevent's `spawn_later`. Until then it sleeps: [`JoinHandle::cancel`] in that time means `f`
+/// never runs (it is dropped, and `join` reports "cancelled").
+///
+/// # Panics
+///
+/// As [`spawn`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// greenhub::run(|| {
+///     let start = Instant::now();
+///     let later = greenhub::spawn_later(Duration::from_millis(20), move || start.elapsed());
+///     assert!(later.join().unwrap() >= Duration::from_millis(20));
+///
+///     let never = greenhub::spawn_later(Duration::from_secs(3600), || unreachable!());
+///     never.cancel();
+///     assert!(never.join().unwrap_err().is_cancelled());
+/// });
+/// ```
+pub fn spawn_later<F, T>(delay: std::time::Duration, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    spawn(move || {
+        super::sleep(delay);
+        f()
+    })
 }
 
 /// Starts a green thread on hub number `hub` (`0..hub_count()`), for spreading work over cores.
