@@ -1,7 +1,7 @@
 //! Issue 15, finding 1: a session whose writer is stuck on a client that stopped reading must
 //! count against `max_clients` until its socket is closed, and must close it promptly when it
-//! quits or idles out. Repeated, such sessions must give back their descriptors and memory,
-//! and newcomers must still get in.
+//! quits or idles out. Repeated, such sessions must give back their descriptors, green threads
+//! and memory, and newcomers must still get in.
 
 mod common;
 
@@ -93,13 +93,22 @@ fn sessions_stuck_on_their_writer_give_back_descriptors_and_memory() -> io::Resu
         // Warm up the stack pool and the allocator with a first batch, then take the
         // baseline: what a leak would show is growth with every further batch.
         leak(0..8)?;
-        let (fds, rss) = (open_descriptors(), rss_kib());
+        let green_threads = || greenhub::threads().len();
+        let (fds, rss, greens) = (open_descriptors(), rss_kib(), green_threads());
         leak(8..32)?;
-        // Every leaked session's socket closes within its grace and idle timeout.
+        // Every leaked session's socket closes within its grace and idle timeout, and its
+        // green threads (session, writer) end.
         let started = Instant::now();
-        while open_descriptors() > fds && started.elapsed() < Duration::from_secs(10) {
+        while (open_descriptors() > fds || green_threads() > greens)
+            && started.elapsed() < Duration::from_secs(10)
+        {
             greenhub::sleep(Duration::from_millis(100));
         }
+        assert!(
+            green_threads() <= greens,
+            "{} green threads alive, {greens} at the start",
+            green_threads()
+        );
         assert!(
             open_descriptors() <= fds,
             "{} descriptors open, {fds} at the start",
@@ -107,8 +116,10 @@ fn sessions_stuck_on_their_writer_give_back_descriptors_and_memory() -> io::Resu
         );
         let grown = rss_kib().saturating_sub(rss);
         eprintln!(
-            "after 24 more rounds: RSS +{grown} KiB, {} descriptors ({fds} before)",
-            open_descriptors()
+            "after 24 more rounds: RSS +{grown} KiB, {} descriptors ({fds} before), {} green \
+             threads ({greens} before)",
+            open_descriptors(),
+            green_threads()
         );
         assert!(
             grown < 8 * 1024,
