@@ -116,7 +116,9 @@ impl TlsStream {
     }
 
     /// The session. Its lock is only ever held for a try, which never parks, so a wait for it
-    /// is short; a panic inside rustls leaves nothing half-changed that a later try relies on.
+    /// is short (and only ever made by a green thread of another hub). Poisoning is ignored:
+    /// std decides it per OS thread, so a guard dropped on a hub while any of its green threads
+    /// is suspended mid-unwind would poison the lock for nothing (see the README).
     fn session(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
