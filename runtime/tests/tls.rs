@@ -42,14 +42,23 @@ fn pki() -> Pki {
     }
 }
 
+/// Small socket buffers, so that a few hundred KiB in flight fill them (loopback's grow to
+/// megabytes, which would hide a writer that waits while its reader cannot run).
+fn small_buffers(tcp: TcpStream) -> io::Result<TcpStream> {
+    let socket = socket2::SockRef::from(&tcp);
+    socket.set_send_buffer_size(16 << 10)?;
+    socket.set_recv_buffer_size(16 << 10)?;
+    Ok(tcp)
+}
+
 /// A connected pair: (client, server), the server's handshake run in a green thread.
 fn tls_pair(pki: &Pki) -> io::Result<(TlsStream, TlsStream)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let acceptor = TlsAcceptor::new(pki.server.clone());
-    let server = greenhub::spawn(move || acceptor.accept(listener.accept()?.0));
-    let client =
-        TlsConnector::new(pki.client.clone()).connect("localhost", TcpStream::connect(addr)?)?;
+    let server = greenhub::spawn(move || acceptor.accept(small_buffers(listener.accept()?.0)?));
+    let tcp = small_buffers(TcpStream::connect(addr)?)?;
+    let client = TlsConnector::new(pki.client.clone()).connect("localhost", tcp)?;
     Ok((client, server.join().unwrap()?))
 }
 
@@ -268,7 +277,7 @@ fn a_reader_and_a_writer_share_one_stream_both_ways_at_once() -> io::Result<()> 
     // Far more than the sockets' buffers hold: both writers block on full sockets, so neither
     // finishes unless each side's reader drains while its writer waits.
     const LEN: u64 = 6 << 20;
-    let done = within(Duration::from_secs(240), || {
+    let done = within(Duration::from_secs(120), || {
         greenhub::Runtime::builder()
             .hubs(2)
             .build()?
