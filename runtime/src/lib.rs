@@ -47,6 +47,7 @@
 //!
 //! ```text
 //!   server pool signal timeout   the public toolkit
+//!   tls/       TLS streams on rustls (feature "tls")
 //!   net/       sockets: TCP, UDP, Unix
 //!   io/        Source<T> and its retry loop, stdin
 //!   sync/      channels, Select, Mutex, Condvar, Semaphore, Event, WaitGroup
@@ -77,6 +78,8 @@ mod sys;
 mod task;
 mod thread;
 mod timeout;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use hub::inspect::{ThreadInfo, ThreadState};
 pub use hub::stack::DEFAULT_STACK_SIZE;

@@ -2,6 +2,8 @@
 //! in a green thread of its own for each connection.
 
 mod backoff;
+#[cfg(feature = "tls")]
+mod tls;
 
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::sync::semaphore::OwnedPermit;
@@ -60,6 +62,10 @@ pub struct StreamServer {
     handler: Arc<Handler>,
     max_connections: Option<usize>,
     all_hubs: bool,
+    /// How long a TLS server's clients have to finish their handshake (see `server/tls.rs`),
+    /// shared with the handler that runs it.
+    #[cfg(feature = "tls")]
+    handshake_timeout: Arc<crate::io::source::AtomicTimeout>,
 }
 
 /// A running [`StreamServer`].
@@ -123,6 +129,8 @@ impl StreamServer {
             handler: Arc::new(handler),
             max_connections: None,
             all_hubs: false,
+            #[cfg(feature = "tls")]
+            handshake_timeout: Arc::default(),
         }
     }
 

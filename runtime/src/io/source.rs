@@ -275,6 +275,27 @@ impl<T: AsRawFd> Source<T> {
         }
     }
 
+    /// One try of `op` without waiting for readiness, for callers that may have work to do
+    /// before the descriptor matters (a TLS session with decrypted bytes in store) and wait
+    /// through [`io_with`](Self::io_with) when it would block. A try that did not block counts
+    /// against the I/O budget, as an operation completed by `io_with` does.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns (`WouldBlock` among them); `NotConnected` once the socket is closed.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn attempt<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        if self.state.is_closed() {
+            return Err(closed_error());
+        }
+        let result = op(&self.io);
+        if !matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            // Not a cancellation point: the operation happened (see `io_until_drained`).
+            let _ = with_hub(Hub::spend_io_budget);
+        }
+        result
+    }
+
     // ANCHOR: try_park_retry
     fn io_until_drained<R>(
         &self,

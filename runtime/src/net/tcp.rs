@@ -1,10 +1,10 @@
 //! TCP: a listener whose `accept` parks, and a stream whose `read` and `write` park.
 
 use super::addr::{each_addr, ToSocketAddrs};
-use super::shared::{connect_in, no_sigpipe, socket_common, stream_io};
+use super::shared::{connect_in, no_sigpipe, socket_common, stream_io, SEND_FLAGS};
 use crate::io::source::Source;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,5 +247,71 @@ impl TcpStream {
     /// The address of this end.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
+    }
+}
+
+/// A TCP stream's socket as one try sees it: reads and writes that return `WouldBlock` instead
+/// of parking, and sends that never raise SIGPIPE. For a protocol layered on the stream (TLS),
+/// which tries under its own lock and must never park holding it.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct RawTcp<'a>(&'a std::net::TcpStream);
+
+impl Read for RawTcp<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut &*self.0).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&mut &*self.0).read_vectored(bufs)
+    }
+}
+
+impl Write for RawTcp<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(self.0).send_with_flags(buf, SEND_FLAGS)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        SockRef::from(self.0).send_vectored_with_flags(bufs, SEND_FLAGS)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The layer for protocols on top of a stream: tries on the raw socket, and the waits between
+/// them, which park without holding anything the caller's tries lock. (Only `tls` uses it.)
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+impl TcpStream {
+    /// One try of `op` on the raw socket, without waiting (see `Source::attempt`).
+    pub(crate) fn attempt<R>(
+        &self,
+        op: impl FnOnce(&mut RawTcp<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.inner.attempt(|io| op(&mut RawTcp(io)))
+    }
+
+    /// Tries `op` until it does not return `WouldBlock`, parking until the socket is readable
+    /// between tries; `TimedOut` past the read timeout.
+    pub(crate) fn read_with<R>(
+        &self,
+        mut op: impl FnMut(&mut RawTcp<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.inner.read_with(|io| op(&mut RawTcp(io)))
+    }
+
+    /// Tries `op` until it does not return `WouldBlock`, parking until the socket is writable
+    /// between tries; `TimedOut` past the write timeout.
+    pub(crate) fn write_with<R>(
+        &self,
+        mut op: impl FnMut(&mut RawTcp<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.inner.write_with(|io| op(&mut RawTcp(io)))
+    }
+
+    /// The raw socket, for a last try that must not yield (in a destructor).
+    pub(crate) fn raw(&self) -> RawTcp<'_> {
+        RawTcp(self.inner.get_ref())
     }
 }
