@@ -199,6 +199,14 @@ impl<T: AsRawFd> Source<T> {
         }
     }
 
+    /// The timeout set for waits in `direction`.
+    fn timeout(&self, direction: Direction) -> Option<Duration> {
+        match direction {
+            Direction::Read => self.read_timeout.get(),
+            Direction::Write => self.write_timeout.get(),
+        }
+    }
+
     /// Runs a read-side operation with the read timeout.
     pub(crate) fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Read, self.read_timeout.get(), op)
@@ -218,10 +226,7 @@ impl<T: AsRawFd> Source<T> {
         len: usize,
         op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let timeout = match direction {
-            Direction::Read => self.read_timeout.get(),
-            Direction::Write => self.write_timeout.get(),
-        };
+        let timeout = self.timeout(direction);
         self.io_until_drained(direction, timeout, op, |&n| n > 0 && n < len)
     }
 
@@ -248,10 +253,7 @@ impl<T: AsRawFd> Source<T> {
     ///
     /// `TimedOut`, `NotConnected` when closed meanwhile, or what poll(2) reports.
     pub(crate) fn wait_until_ready(&self, direction: Direction) -> io::Result<()> {
-        let timeout = match direction {
-            Direction::Read => self.read_timeout.get(),
-            Direction::Write => self.write_timeout.get(),
-        };
+        let timeout = self.timeout(direction);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if self.state.is_closed() {
