@@ -4,6 +4,9 @@
 //! gets no "behind" mark.
 
 mod fast_paths;
+mod figures;
+
+pub use figures::FIGURES_FILE;
 
 use super::charts::{bar_chart, line_chart, Bar, Series};
 use super::{by_group, greenhub_of, human_ns, Results};
@@ -89,6 +92,7 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
     let charts = out_dir.join("report");
     std::fs::create_dir_all(&charts)?;
     let mut md = String::new();
+    let mut quoted = figures::Figures::default();
     let _ = writeln!(md, "# greenhub benchmark report\n");
     let _ = writeln!(
         md,
@@ -109,21 +113,27 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
         .map(|(name, time)| format!("{name} {:.0} s", time.as_secs_f64()))
         .collect();
     let _ = writeln!(md, "| steps | {} |", steps.join(", "));
-    primitives_section(&mut md, results, &charts)?;
-    memory_section(&mut md, results);
-    echo_section(&mut md, results, &charts)?;
+    primitives_section(&mut md, &mut quoted, results, &charts)?;
+    memory_section(&mut md, &mut quoted, results);
+    echo_section(&mut md, &mut quoted, results, &charts)?;
     let cores = context
         .machine
         .iter()
         .find(|(label, _)| label == "cores")
         .map_or("?", |(_, value)| value.as_str());
-    chat_section(&mut md, results, cores, &charts)?;
+    chat_section(&mut md, &mut quoted, results, cores, &charts)?;
     targets_section(&mut md, results);
     fast_paths::fast_paths_section(&mut md, results);
-    std::fs::write(out_dir.join("REPORT.md"), md)
+    std::fs::write(out_dir.join("REPORT.md"), md)?;
+    std::fs::write(charts.join(FIGURES_FILE), quoted.to_markdown())
 }
 
-fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::Result<()> {
+fn primitives_section(
+    md: &mut String,
+    quoted: &mut figures::Figures,
+    results: &Results,
+    charts: &Path,
+) -> io::Result<()> {
     if results.primitives.is_empty() {
         let _ = writeln!(md, "\n## Primitives\n\nNot run.");
         return Ok(());
@@ -148,7 +158,9 @@ fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::
                 }
                 _ => String::new(),
             };
-            let _ = writeln!(md, "| {} | {} | {versus} |", p.peer, human_ns(p.median_ns));
+            let median = human_ns(p.median_ns);
+            let _ = writeln!(md, "| {} | {median} | {versus} |", p.peer);
+            quoted.add(&[&group, &p.peer], median);
             bars.push((
                 format!("{group} / {}", p.peer),
                 p.median_ns,
@@ -165,7 +177,7 @@ fn primitives_section(md: &mut String, results: &Results, charts: &Path) -> io::
     )
 }
 
-fn memory_section(md: &mut String, results: &Results) {
+fn memory_section(md: &mut String, quoted: &mut figures::Figures, results: &Results) {
     let rows = rows_in(&results.memory, "rows");
     if rows.is_empty() {
         return;
@@ -191,12 +203,9 @@ fn memory_section(md: &mut String, results: &Results) {
         } else {
             ratio(ours, bytes, true)
         };
-        let _ = writeln!(
-            md,
-            "| {} | {:.1} | {versus} |",
-            text(r, "peer"),
-            bytes / 1024.0
-        );
+        let kib = format!("{:.1}", bytes / 1024.0);
+        let _ = writeln!(md, "| {} | {kib} | {versus} |", text(r, "peer"));
+        quoted.add(&["memory", text(r, "peer")], kib);
     }
 }
 
@@ -214,7 +223,12 @@ fn series_by_server(rows: &[Value], x: &str, y: &str) -> Vec<Series> {
     series
 }
 
-fn echo_section(md: &mut String, results: &Results, charts: &Path) -> io::Result<()> {
+fn echo_section(
+    md: &mut String,
+    quoted: &mut figures::Figures,
+    results: &Results,
+    charts: &Path,
+) -> io::Result<()> {
     let rows = rows_in(&results.echo, "rows");
     if rows.is_empty() {
         return Ok(());
@@ -239,17 +253,23 @@ fn echo_section(md: &mut String, results: &Results, charts: &Path) -> io::Result
         } else {
             ratio(ours, num(r, "cpu_us_per_round_trip"), true)
         };
+        let connections = num(r, "connections").to_string();
+        let server = text(r, "server");
+        let cells = [
+            ("round_trips", format!("{:.0}", num(r, "round_trips_per_s"))),
+            ("p50", format!("{:.1}", num(r, "p50_us"))),
+            ("p99", format!("{:.1}", num(r, "p99_us"))),
+            ("cpu", format!("{:.2}", num(r, "cpu_us_per_round_trip"))),
+            ("rss", format!("{:.1}", num(r, "peak_rss_mib"))),
+        ];
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {versus} | {:.1} |",
-            num(r, "connections"),
-            text(r, "server"),
-            num(r, "round_trips_per_s"),
-            num(r, "p50_us"),
-            num(r, "p99_us"),
-            num(r, "cpu_us_per_round_trip"),
-            num(r, "peak_rss_mib"),
+            "| {connections} | {server} | {} | {} | {} | {} | {versus} | {} |",
+            cells[0].1, cells[1].1, cells[2].1, cells[3].1, cells[4].1,
         );
+        for (column, cell) in cells {
+            quoted.add(&["echo", &connections, server, column], cell);
+        }
     }
     for line in rows_of_strings(&results.echo, "skipped") {
         let _ = writeln!(md, "\n{line}");
@@ -282,7 +302,13 @@ fn rows_of_strings(value: &Option<Value>, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn chat_section(md: &mut String, results: &Results, cores: &str, charts: &Path) -> io::Result<()> {
+fn chat_section(
+    md: &mut String,
+    quoted: &mut figures::Figures,
+    results: &Results,
+    cores: &str,
+    charts: &Path,
+) -> io::Result<()> {
     let rows = rows_in(&results.chat, "rows");
     if rows.is_empty() {
         return Ok(());
@@ -318,18 +344,24 @@ fn chat_section(md: &mut String, results: &Results, cores: &str, charts: &Path) 
             ),
             None => (String::new(), String::new()),
         };
+        let offered = format!("{:.0}", num(r, "offered_per_s"));
+        let server = text(r, "server");
+        let cells = [
+            ("deliveries", format!("{:.0}", num(r, "deliveries_per_s"))),
+            ("p50", format!("{:.1}", num(r, "p50_ms"))),
+            ("p99", format!("{:.1}", num(r, "p99_ms"))),
+            ("lost", num(r, "lost").to_string()),
+            ("cpu", format!("{:.3}", num(r, "cpu_us_per_delivery"))),
+            ("rss", format!("{:.1}", num(r, "peak_rss_mib"))),
+        ];
         let _ = writeln!(
             md,
-            "| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {:.3} | {:.1} | {versus_rate} | {versus_p99} |",
-            num(r, "offered_per_s"),
-            text(r, "server"),
-            num(r, "deliveries_per_s"),
-            num(r, "p50_ms"),
-            num(r, "p99_ms"),
-            num(r, "lost"),
-            num(r, "cpu_us_per_delivery"),
-            num(r, "peak_rss_mib"),
+            "| {offered} | {server} | {} | {} | {} | {} | {} | {} | {versus_rate} | {versus_p99} |",
+            cells[0].1, cells[1].1, cells[2].1, cells[3].1, cells[4].1, cells[5].1,
         );
+        for (column, cell) in cells {
+            quoted.add(&["chat", &offered, server, column], cell);
+        }
     }
     let _ = writeln!(
         md,
@@ -369,13 +401,14 @@ fn chat_section(md: &mut String, results: &Results, cores: &str, charts: &Path) 
             "\n### Idle clients: server resident memory per connected client\n\n| clients | server | KiB per client |\n|---|---|---|"
         );
         for r in &idle {
+            let kib = format!("{:.1}", num(r, "kib_per_client"));
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.1} |",
+                "| {} | {} | {kib} |",
                 num(r, "clients"),
                 text(r, "server"),
-                num(r, "kib_per_client")
             );
+            quoted.add(&["idle", text(r, "server")], kib);
         }
     }
     line_chart(

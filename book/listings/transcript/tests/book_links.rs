@@ -54,12 +54,14 @@ fn include_problem(chapter: &Path, spec: &str) -> Option<String> {
         return (last > text.lines().count())
             .then(|| format!("includes lines up to {last} of {path}, which is shorter"));
     }
-    let opens = text
-        .lines()
-        .any(|l| l.trim_end().ends_with(&format!("ANCHOR: {anchor}")));
-    let closes = text
-        .lines()
-        .any(|l| l.trim_end().ends_with(&format!("ANCHOR_END: {anchor}")));
+    // `// ANCHOR: name` in Rust, `<!-- ANCHOR: name -->` in Markdown.
+    let marks = |l: &str, mark: &str| {
+        let l = l.trim_end();
+        let l = l.strip_suffix("-->").map_or(l, str::trim_end);
+        l.ends_with(&format!("{mark}: {anchor}"))
+    };
+    let opens = text.lines().any(|l| marks(l, "ANCHOR"));
+    let closes = text.lines().any(|l| marks(l, "ANCHOR_END"));
     (!opens || !closes).then(|| format!("includes anchor {anchor} of {path}, which is missing"))
 }
 
@@ -123,4 +125,12 @@ fn a_missing_anchor_or_file_is_reported() {
     )
     .is_some_and(|p| p.contains("anchor no_such_anchor")));
     assert!(include_problem(&chapter, "../listings/nowhere.rs").is_some());
+    assert!(include_problem(
+        &chapter,
+        "../../benches/report/figures.md:yield_now-greenhub"
+    )
+    .is_none());
+    assert!(
+        include_problem(&chapter, "../../benches/report/figures.md:yield_now-nobody").is_some()
+    );
 }
