@@ -3,7 +3,8 @@
 //! tests can show what really happens.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 // ANCHOR: server
 /// Accepts one client and sends it a greeting: text goes over the wire as UTF-8 bytes.
@@ -63,3 +64,28 @@ pub fn tour_of_addresses(log: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: addresses
+
+// ANCHOR: resolve
+/// Resolves `addrs` (a `"host:port"` string, a `(host, port)` pair or a list of addresses)
+/// and tries each address in the order the resolver gave them, until one connects. A name
+/// goes through the system's resolver, `getaddrinfo`, which may return several addresses
+/// (IPv6 and IPv4, several servers); any of them may be down.
+pub fn connect_to_any(addrs: impl ToSocketAddrs, log: &mut impl Write) -> io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in addrs.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => {
+                writeln!(log, "{addr}: connected")?;
+                return Ok(stream);
+            }
+            Err(e) => {
+                writeln!(log, "{addr}: {e}")?;
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address")
+    }))
+}
+// ANCHOR_END: resolve

@@ -63,3 +63,54 @@ pub fn show_partial_write(stream: &TcpStream, log: &mut impl Write) -> io::Resul
     stream.set_nonblocking(false)
 }
 // ANCHOR_END: partial_write
+
+// ANCHOR: frames
+/// Length-prefixed framing: each message goes out as its length (4 bytes, big-endian) and then
+/// its bytes, so a message may hold anything, newlines and zero bytes included.
+pub fn write_frame(stream: &mut impl Write, message: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(message.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message over 4 GiB"))?;
+    let mut frame = Vec::with_capacity(4 + message.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(message);
+    stream.write_all(&frame) // one write: the header never goes out without its body
+}
+
+/// Reads one frame; `None` when the peer closed between two frames. A length over `max` is
+/// refused before a byte of the body is read: the peer decides the length, we decide how much
+/// memory it may cost us.
+pub fn read_frame(stream: &mut impl Read, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut header = [0u8; 4];
+    match stream.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > max {
+        let e = format!("a frame of {len} bytes is over the limit of {max}");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
+    let mut message = vec![0u8; len];
+    stream.read_exact(&mut message)?; // the body may arrive in many reads
+    Ok(Some(message))
+}
+// ANCHOR_END: frames
+
+// ANCHOR: show_frames
+/// Reads frames until the peer closes or breaks the protocol, and shows each.
+pub fn show_frames(mut stream: TcpStream, log: &mut impl Write) -> io::Result<()> {
+    loop {
+        match read_frame(&mut stream, 1024) {
+            Ok(Some(message)) => writeln!(
+                log,
+                "frame of {} bytes: {:?}",
+                message.len(),
+                String::from_utf8_lossy(&message)
+            )?,
+            Ok(None) => return writeln!(log, "the peer closed between two frames"),
+            Err(e) => return writeln!(log, "error: {e}"),
+        }
+    }
+}
+// ANCHOR_END: show_frames

@@ -43,3 +43,30 @@ fn write_takes_what_fits() -> std::io::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn frames_carry_any_bytes_and_an_oversized_length_is_refused() -> std::io::Result<()> {
+    use std::io::Write;
+    let (mut client, server) = pair()?;
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        ch02_byte_stream::write_frame(&mut client, b"two lines\nin one message")?;
+        ch02_byte_stream::write_frame(&mut client, b"")?;
+        // A frame sent one byte at a time still arrives whole.
+        let mut frame = Vec::new();
+        ch02_byte_stream::write_frame(&mut frame, b"tab\there, zero\0there")?;
+        for byte in frame {
+            client.write_all(&[byte])?;
+        }
+        Ok(())
+    });
+    let mut log = Output::default();
+    ch02_byte_stream::show_frames(server, &mut log)?;
+    sender.join().unwrap()?;
+
+    // A peer that claims a 4 GB frame gets an error, not a 4 GB buffer.
+    let (mut client, server) = pair()?;
+    client.write_all(&u32::MAX.to_be_bytes())?;
+    ch02_byte_stream::show_frames(server, &mut log)?;
+    check(env!("CARGO_MANIFEST_DIR"), "output/frames.txt", &log.text());
+    Ok(())
+}

@@ -1,8 +1,9 @@
 //! Chapter 4: what goes wrong with the one-way chat, and the fix for each: a client started
 //! before its server, a server that goes away, a reader that spins at end of file, a port
-//! still in TIME_WAIT, and serving the next client after one leaves.
+//! still in TIME_WAIT, serving the next client after one leaves (and the one stuck in the
+//! backlog meanwhile), and the states of a connection as the kernel lists them.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -98,17 +99,21 @@ pub fn rebind_after_close(log: &mut impl Write) -> io::Result<()> {
 // ANCHOR_END: reuse
 
 // ANCHOR: next_client
-/// Serves clients one after another: when one leaves, accept the next.
+/// Serves clients one after another: echoes each line of a client back until it leaves, then
+/// accepts the next.
 pub fn serve_in_turn(
     listener: &TcpListener,
     clients: usize,
     log: &mut impl Write,
 ) -> io::Result<()> {
     for _ in 0..clients {
-        let (mut stream, _) = listener.accept()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
-        write!(log, "served: {text}")?;
+        let (stream, _) = listener.accept()?;
+        let mut replies = stream.try_clone()?;
+        for line in BufReader::new(stream).lines() {
+            let line = line?;
+            writeln!(log, "served: {line}")?;
+            replies.write_all(format!("echo: {line}\n").as_bytes())?;
+        }
     }
     Ok(())
 }
@@ -117,4 +122,59 @@ pub fn serve_in_turn(
 /// A port on 127.0.0.1 that nobody listens on (bound, then released).
 pub fn unused_port() -> io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+// ANCHOR: states
+/// The kernel's table of TCP sockets, as `ss -tan` shows it: each socket on `port` (either
+/// end), its role and state, and for a listener how many connections wait in its backlog.
+/// Linux only: it reads `/proc/net/tcp`, which is where `ss` and `netstat` look too.
+pub fn tcp_states(port: u16) -> io::Result<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    let mut found = Vec::new();
+    for row in table.lines().skip(1) {
+        // sl local_address rem_address st tx_queue:rx_queue ...
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let port_of = |field: &str| {
+            let hex = field.rsplit(':').next().unwrap_or("");
+            u16::from_str_radix(hex, 16).unwrap_or(0)
+        };
+        let (local, remote) = (port_of(fields[1]), port_of(fields[2]));
+        let state = match fields[3] {
+            "01" => "ESTABLISHED",
+            "02" => "SYN_SENT",
+            "03" => "SYN_RECV",
+            "04" => "FIN_WAIT1",
+            "05" => "FIN_WAIT2",
+            "06" => "TIME_WAIT",
+            "08" => "CLOSE_WAIT",
+            "09" => "LAST_ACK",
+            "0A" => "LISTEN",
+            "0B" => "CLOSING",
+            _ => "CLOSE",
+        };
+        let queued = fields[4].split(':').nth(1).unwrap_or("0");
+        let queued = usize::from_str_radix(queued, 16).unwrap_or(0);
+        if state == "LISTEN" && local == port {
+            found.push(format!(
+                "listener  LISTEN       backlog: {queued} waiting for accept"
+            ));
+        } else if local == port {
+            found.push(format!("server    {state}"));
+        } else if remote == port {
+            found.push(format!("client    {state}"));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+// ANCHOR_END: states
+
+/// The range the kernel picks ephemeral (client) ports from, `net.ipv4.ip_local_port_range`.
+pub fn ephemeral_range() -> io::Result<std::ops::RangeInclusive<u16>> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")?;
+    let mut ends = text.split_whitespace().map(str::parse::<u16>);
+    match (ends.next(), ends.next()) {
+        (Some(Ok(low)), Some(Ok(high))) => Ok(low..=high),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, text)),
+    }
 }

@@ -1,7 +1,7 @@
 //! Reproduces each failure of the chapter on 127.0.0.1 and checks the output it shows.
 
 use book_transcript::{check, Output};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -73,20 +73,116 @@ fn time_wait_holds_the_port_without_so_reuseaddr() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Connects, says one line and returns the stream and a reader for the replies.
+fn say(
+    addr: std::net::SocketAddr,
+    line: &str,
+) -> std::io::Result<(TcpStream, BufReader<TcpStream>)> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    (&stream).write_all(format!("{line}\n").as_bytes())?;
+    let replies = BufReader::new(stream.try_clone()?);
+    Ok((stream, replies))
+}
+
+fn hear(replies: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut line = String::new();
+    replies.read_line(&mut line)?;
+    Ok(line)
+}
+
 #[test]
 fn clients_are_served_in_turn() -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let clients = std::thread::spawn(move || -> std::io::Result<()> {
-        for name in ["ann", "ben"] {
-            let mut stream = TcpStream::connect(addr)?;
-            writeln!(stream, "hello from {name}")?;
-        }
-        Ok(())
-    });
     let mut log = Output::default();
-    ch04_what_goes_wrong::serve_in_turn(&listener, 2, &mut log)?;
-    clients.join().unwrap()?;
+    let mut server_log = log.clone();
+    let server = std::thread::spawn(move || {
+        ch04_what_goes_wrong::serve_in_turn(&listener, 2, &mut server_log)
+    });
+    for name in ["ann", "ben"] {
+        let (stream, mut replies) = say(addr, &format!("hello from {name}"))?;
+        let echo = hear(&mut replies)?;
+        stream.shutdown(std::net::Shutdown::Both)?; // leave
+        write!(log, "{name} hears: {echo}")?;
+    }
+    server.join().unwrap()?;
     check(DIR, "output/next_client.txt", &log.text());
+    Ok(())
+}
+
+/// Waits (up to 10 s) until the kernel's table of `port` has `rows` rows, then returns them.
+fn settled_states(port: u16, rows: usize) -> std::io::Result<Vec<String>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let states = ch04_what_goes_wrong::tcp_states(port)?;
+        if states.len() == rows || std::time::Instant::now() > deadline {
+            return Ok(states);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_second_client_waits_in_the_backlog() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut log = Output::default();
+    let server = std::thread::spawn(move || {
+        ch04_what_goes_wrong::serve_in_turn(&listener, 2, &mut std::io::sink())
+    });
+    let (ann, mut ann_replies) = say(addr, "hello from ann")?;
+    write!(log, "ann hears: {}", hear(&mut ann_replies)?)?;
+    let (ben, mut ben_replies) = say(addr, "hello from ben")?;
+    writeln!(log, "ben connected and sent his line")?;
+    ben.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let waited = hear(&mut ben_replies);
+    let timed_out = matches!(&waited, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    writeln!(log, "ben hears nothing for a second: {timed_out}")?;
+    writeln!(log, "the kernel's table for the server's port:")?;
+    for row in settled_states(addr.port(), 5)? {
+        writeln!(log, "  {row}")?;
+    }
+    ann.shutdown(std::net::Shutdown::Both)?;
+    drop(ann_replies);
+    writeln!(log, "ann leaves")?;
+    ben.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(log, "ben hears: {}", hear(&mut ben_replies)?)?;
+    ben.shutdown(std::net::Shutdown::Both)?;
+    server.join().unwrap()?;
+    check(DIR, "output/backlog.txt", &log.text());
+    Ok(())
+}
+
+#[test]
+fn a_connection_through_its_states() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut log = Output::default();
+    let client = TcpStream::connect(("127.0.0.1", port))?;
+    let range = ch04_what_goes_wrong::ephemeral_range()?;
+    let ephemeral = client.local_addr()?.port();
+    writeln!(
+        log,
+        "the client's port is in net.ipv4.ip_local_port_range: {}",
+        range.contains(&ephemeral)
+    )?;
+    let (served, _) = listener.accept()?;
+    writeln!(log, "connected:")?;
+    for row in settled_states(port, 3)? {
+        writeln!(log, "  {row}")?;
+    }
+    drop(listener);
+    drop(served); // the server closes first
+    writeln!(log, "the server closed its end:")?;
+    for row in settled_states(port, 2)? {
+        writeln!(log, "  {row}")?;
+    }
+    drop(client);
+    writeln!(log, "the client closed too:")?;
+    for row in settled_states(port, 1)? {
+        writeln!(log, "  {row}")?;
+    }
+    check(DIR, "output/states.txt", &log.text());
     Ok(())
 }
