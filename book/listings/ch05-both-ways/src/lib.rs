@@ -131,3 +131,53 @@ pub fn poll_both(
     Ok(())
 }
 // ANCHOR_END: poll
+
+// ANCHOR: turns
+/// The obvious two-way client, one thread: wait for a line from the other side, show it, then
+/// send the next line typed. Fine if the other side speaks first, and stuck for good if it
+/// waits for us: each end is blocked in `read`, waiting for the other to write.
+pub fn talk_in_turns(
+    stream: TcpStream,
+    keyboard: impl BufRead,
+    screen: &mut impl Write,
+) -> io::Result<()> {
+    let mut incoming = BufReader::new(stream.try_clone()?);
+    let mut outgoing = stream;
+    for typed in keyboard.lines() {
+        let mut heard = String::new();
+        if incoming.read_line(&mut heard)? == 0 {
+            return Ok(()); // the other side closed
+        }
+        write!(screen, "> {heard}")?;
+        writeln!(outgoing, "{}", typed?)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: turns
+
+// ANCHOR: half_close
+/// Sends a whole request, then says "that is all" with `shutdown(Write)`: the other side reads
+/// to the end of our data, and we can still read its answer on the same connection.
+pub fn ask(stream: &TcpStream, request: &str, half_close: bool) -> io::Result<String> {
+    (&*stream).write_all(request.as_bytes())?;
+    if half_close {
+        stream.shutdown(std::net::Shutdown::Write)?; // sends FIN; our reading side stays open
+    }
+    let mut answer = String::new();
+    (&*stream).read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// A server that needs the whole request before it can answer: it counts lines and bytes
+/// until the client's end of data, replies, and closes.
+pub fn count_until_the_end(mut stream: TcpStream) -> io::Result<()> {
+    let mut request = String::new();
+    stream.read_to_string(&mut request)?; // returns only at the client's FIN
+    let reply = format!(
+        "{} lines, {} bytes\n",
+        request.lines().count(),
+        request.len()
+    );
+    stream.write_all(reply.as_bytes())
+}
+// ANCHOR_END: half_close

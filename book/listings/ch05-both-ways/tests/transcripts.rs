@@ -87,3 +87,67 @@ fn poll_waits_on_both_sources_in_one_thread() -> std::io::Result<()> {
     check(DIR, "output/poll.txt", &log.text());
     Ok(())
 }
+
+fn timed_out(result: &std::io::Result<()>) -> bool {
+    matches!(result, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+}
+
+#[test]
+fn two_clients_that_take_turns_both_wait_for_the_other() -> std::io::Result<()> {
+    let (ann, ben) = pair()?;
+    for side in [&ann, &ben] {
+        side.set_read_timeout(Some(Duration::from_secs(1)))?; // the real client would wait forever
+    }
+    let ben_side = std::thread::spawn(move || {
+        let keyboard: &[u8] = b"hi ann\n";
+        let result = ch05_both_ways::talk_in_turns(ben, keyboard, &mut std::io::sink());
+        timed_out(&result)
+    });
+    let keyboard: &[u8] = b"hi ben\n";
+    let ann_stuck = timed_out(&ch05_both_ways::talk_in_turns(
+        ann,
+        keyboard,
+        &mut std::io::sink(),
+    ));
+    let ben_stuck = ben_side.join().unwrap();
+    check(
+        DIR,
+        "output/turns.txt",
+        &format!(
+            "ann typed \"hi ben\" and is still waiting to hear first after 1 s: {ann_stuck}\n\
+             ben typed \"hi ann\" and is still waiting to hear first after 1 s: {ben_stuck}\n"
+        ),
+    );
+    Ok(())
+}
+
+#[test]
+fn a_half_close_tells_the_server_the_request_is_complete() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        for _ in 0..2 {
+            let (stream, _) = listener.accept()?;
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let _ = ch05_both_ways::count_until_the_end(stream);
+        }
+        Ok(())
+    });
+    let request = "first line\nsecond line\nthird\n";
+    let mut log = Output::default();
+
+    let without = TcpStream::connect(addr)?;
+    without.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let answer = ch05_both_ways::ask(&without, request, false);
+    let stuck = matches!(&answer, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    writeln!(log, "without shutdown: still no answer after 1 s: {stuck}")?;
+    drop(without); // the server's read ends now, too late for us
+
+    let with = TcpStream::connect(addr)?;
+    with.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let answer = ch05_both_ways::ask(&with, request, true)?;
+    write!(log, "with shutdown(Write): the server answered: {answer}")?;
+    server.join().unwrap()?;
+    check(DIR, "output/half_close.txt", &log.text());
+    Ok(())
+}
