@@ -98,18 +98,19 @@ fn two_clients_that_take_turns_both_wait_for_the_other() -> std::io::Result<()> 
     for side in [&ann, &ben] {
         side.set_read_timeout(Some(Duration::from_secs(1)))?; // the real client would wait forever
     }
+    // Each side keeps its socket open until both have given up, as two patient users would.
+    let ben_copy = ben.try_clone()?;
     let ben_side = std::thread::spawn(move || {
         let keyboard: &[u8] = b"hi ann\n";
-        let result = ch05_both_ways::talk_in_turns(ben, keyboard, &mut std::io::sink());
+        let result = ch05_both_ways::talk_in_turns(ben_copy, keyboard, &mut std::io::sink());
         timed_out(&result)
     });
     let keyboard: &[u8] = b"hi ben\n";
-    let ann_stuck = timed_out(&ch05_both_ways::talk_in_turns(
-        ann,
-        keyboard,
-        &mut std::io::sink(),
-    ));
+    let ann_copy = ann.try_clone()?;
+    let result = ch05_both_ways::talk_in_turns(ann_copy, keyboard, &mut std::io::sink());
+    let ann_stuck = timed_out(&result);
     let ben_stuck = ben_side.join().unwrap();
+    drop((ann, ben));
     check(
         DIR,
         "output/turns.txt",
