@@ -23,6 +23,15 @@ struct Client {
 // ANCHOR: loop
 /// Serves until `stop_after` clients have come and gone.
 pub fn serve(listener: std::net::TcpListener, stop_after: usize) -> io::Result<()> {
+    serve_with(listener, stop_after, |_line| {})
+}
+
+/// The same, calling `on_line` with each complete line before relaying it.
+pub fn serve_with(
+    listener: std::net::TcpListener,
+    stop_after: usize,
+    mut on_line: impl FnMut(&[u8]),
+) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(listener);
     let mut poll = Poll::new()?;
@@ -32,21 +41,28 @@ pub fn serve(listener: std::net::TcpListener, stop_after: usize) -> io::Result<(
     let (mut events, mut next, mut gone) = (Events::with_capacity(256), 0, 0);
     while gone < stop_after {
         poll.poll(&mut events, None)?;
+        let mut leaving = Vec::new();
         for event in &events {
-            if event.token() == LISTENER {
+            let token = event.token();
+            if token == LISTENER {
                 on_acceptable(&mut listener, &poll, &mut clients, &mut next)?;
                 continue;
             }
-            let token = event.token();
-            if event.is_readable() && !on_readable(token, &mut clients)? {
-                clients.remove(&token); // closed: its state goes with it
-                gone += 1;
-                continue;
+            if event.is_readable() {
+                leaving.extend(on_readable(token, &mut clients, &mut on_line));
             }
             if event.is_writable() {
                 if let Some(client) = clients.get_mut(&token) {
-                    flush(client)?;
+                    if flush(client).is_err() {
+                        leaving.push(token);
+                    }
                 }
+            }
+        }
+        for token in leaving {
+            // Closed, reset, or a broken pipe: that client's problem, never the server's.
+            if clients.remove(&token).is_some() {
+                gone += 1; // its state goes with it; dropping the stream deregisters it
             }
         }
     }
@@ -85,36 +101,45 @@ fn on_acceptable(
 
 // ANCHOR: readable
 /// Reads what arrived, cuts complete lines out of the partial one, and queues each for the
-/// other clients. Returns false when the client has closed.
-fn on_readable(token: Token, clients: &mut HashMap<Token, Client>) -> io::Result<bool> {
+/// other clients. Returns the clients to drop: this one if it closed or failed, and any other
+/// whose socket failed while we wrote to it.
+fn on_readable(
+    token: Token,
+    clients: &mut HashMap<Token, Client>,
+    on_line: &mut impl FnMut(&[u8]),
+) -> Vec<Token> {
+    let mut leaving = Vec::new();
     let mut lines = Vec::new();
-    let open = {
-        let Some(client) = clients.get_mut(&token) else {
-            return Ok(true);
-        };
-        let mut buf = [0u8; 1024];
-        let open = loop {
-            match client.stream.read(&mut buf) {
-                Ok(0) => break false,
-                Ok(n) => client.partial_line.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
-                Err(e) => return Err(e),
-            }
-        };
-        while let Some(end) = client.partial_line.iter().position(|&b| b == b'\n') {
-            lines.push(client.partial_line.drain(..=end).collect::<Vec<u8>>());
-        }
-        open
+    let Some(client) = clients.get_mut(&token) else {
+        return leaving;
     };
-    for line in lines {
-        for (other, client) in clients.iter_mut() {
-            if *other != token {
-                client.unsent.extend_from_slice(&line);
-                flush(client)?; // try now; the rest waits for a writable event
+    let mut buf = [0u8; 1024];
+    loop {
+        match client.stream.read(&mut buf) {
+            Ok(n) if n > 0 => client.partial_line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break, // drained: wait for more
+            // 0 is a close; any other error (a reset) ends this client, not the server.
+            _ => {
+                leaving.push(token);
+                break;
             }
         }
     }
-    Ok(open)
+    while let Some(end) = client.partial_line.iter().position(|&b| b == b'\n') {
+        lines.push(client.partial_line.drain(..=end).collect::<Vec<u8>>());
+    }
+    for line in lines {
+        on_line(&line);
+        for (other, client) in clients.iter_mut() {
+            if *other != token {
+                client.unsent.extend_from_slice(&line);
+                if flush(client).is_err() {
+                    leaving.push(*other); // try now; the rest waits for a writable event
+                }
+            }
+        }
+    }
+    leaving
 }
 // ANCHOR_END: readable
 
