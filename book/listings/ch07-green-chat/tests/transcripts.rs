@@ -1,4 +1,4 @@
-//! Three green-thread clients on the chapter's server, all on one hub, on 127.0.0.1:0.
+//! Two green-thread clients on the chapter's server, all on one hub, on 127.0.0.1:0.
 
 use book_transcript::{check, Output};
 use std::io::{BufRead, BufReader, Write};
@@ -15,7 +15,7 @@ fn every_client_hears_the_others() -> std::io::Result<()> {
         quiet.set_read_timeout(Some(Duration::from_secs(5)))?;
         greenhub::sleep(Duration::from_millis(20));
         let screen = Output::default();
-        let keyboard: &[u8] = b"hello from green threads\nbye\n";
+        let keyboard = BufRead::lines(&b"hello from green threads\nbye\n"[..]);
         let talker = {
             let screen = screen.clone();
             greenhub::spawn(move || ch07_green_chat::client(addr, keyboard, screen))
@@ -51,5 +51,21 @@ fn park_waits_for_unpark() {
         env!("CARGO_MANIFEST_DIR"),
         "output/park.txt",
         &format!("{said}\n"),
+    );
+}
+
+#[test]
+fn a_std_sleep_stops_every_green_thread_of_the_hub() {
+    let nap = Duration::from_millis(300);
+    let blocked = ch07_green_chat::ticks_while_sleeping(nap, true);
+    let parked = ch07_green_chat::ticks_while_sleeping(nap, false);
+    check(
+        env!("CARGO_MANIFEST_DIR"),
+        "output/blocking.txt",
+        &format!(
+            "std::thread::sleep(300 ms): the ticker ran {blocked} times meanwhile\n\
+             greenhub::sleep(300 ms): the ticker ran meanwhile, more than 10 times: {}\n",
+            parked > 10
+        ),
     );
 }
