@@ -1,5 +1,6 @@
 //! Chapter 8: the chat-demo server seen from its clients: a tour of the protocol with some
-//! hostile input, and a client that stops reading while the others chat on.
+//! hostile input, and a client that stops reading while the others chat on, first against the
+//! green-thread chat of chapter 7, which it freezes, then against chat-demo, which drops it.
 
 use greenhub::net::TcpStream;
 use std::io::{self, BufRead, BufReader, Write};
@@ -110,3 +111,60 @@ pub fn slow_reader(addr: SocketAddr, log: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: slow_reader
+
+// ANCHOR: freeze
+/// The chapter 7 server with three clients: tom talks, lea listens, sam never reads. Tom
+/// sends lines of 10 KB; returns how many of them lea heard, and whether she then waited a
+/// whole second for the next one.
+pub fn freeze_the_green_chat(lines: usize) -> io::Result<(usize, bool)> {
+    greenhub::run(move || {
+        let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = greenhub::spawn(move || ch07_green_chat::serve(listener, 3));
+        let tom = TcpStream::connect(addr)?;
+        let lea = TcpStream::connect(addr)?;
+        let sam = TcpStream::connect(addr)?; // never reads a byte
+        greenhub::sleep(Duration::from_millis(50)); // all three in the list
+        let talker = {
+            let tom = tom.try_clone()?;
+            greenhub::spawn(move || {
+                let filler = "x".repeat(10_000);
+                for i in 0..lines {
+                    if (&tom)
+                        .write_all(format!("{i} {filler}\n").as_bytes())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        };
+        lea.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut heard = 0;
+        let mut reader = BufReader::new(&lea);
+        let mut line = String::new();
+        let stalled = loop {
+            match reader.read_line(&mut line) {
+                Ok(0) => break false,
+                Ok(_) => heard += 1,
+                Err(e) => {
+                    break matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    )
+                }
+            }
+            line.clear();
+        };
+        // Unfreeze to clean up: closing sam with unread bytes resets his connection, and
+        // lea's close makes writes to her fail too, so tom's session runs to the end.
+        drop(sam);
+        drop(reader);
+        lea.shutdown(std::net::Shutdown::Both)?;
+        talker.join().expect("the talker panicked");
+        tom.shutdown(std::net::Shutdown::Both)?;
+        let _ = server.join(); // sam's session ends with his reset: an error, as it should
+        Ok((heard, stalled))
+    })
+}
+// ANCHOR_END: freeze

@@ -44,3 +44,19 @@ fn a_slow_reader_is_dropped_and_nobody_else_waits() {
     let text = with_server(config, ch08_chat_room::slow_reader);
     check(env!("CARGO_MANIFEST_DIR"), "output/slow_reader.txt", &text);
 }
+
+#[test]
+fn a_reader_that_stops_freezes_the_chapter_7_server() {
+    let lines = 2000;
+    let (heard, stalled) = ch08_chat_room::freeze_the_green_chat(lines).unwrap();
+    check(
+        env!("CARGO_MANIFEST_DIR"),
+        "output/freeze.txt",
+        &format!(
+            "tom sent 2,000 lines of 10 KB\n\
+             lea heard all of them: {}\n\
+             lea then waited a whole second for the next line: {stalled}\n",
+            heard == lines,
+        ),
+    );
+}
