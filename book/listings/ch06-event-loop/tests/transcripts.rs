@@ -79,12 +79,14 @@ fn a_handler_that_blocks_freezes_every_client() -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let server = std::thread::spawn(move || {
+        // ANCHOR: blocking_handler
         ch06_event_loop::serve_with(listener, 3, |line| {
             if line.starts_with(b"/lookup") {
                 // A blocking call in a handler: a DNS lookup, a database query, a file read.
                 std::thread::sleep(Duration::from_secs(2));
             }
         })
+        // ANCHOR_END: blocking_handler
     });
     let (mut ann, _) = connect(addr)?;
     let (mut ben, _) = connect(addr)?;
