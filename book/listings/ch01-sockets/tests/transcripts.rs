@@ -58,7 +58,10 @@ fn a_name_resolves_to_addresses_and_each_is_tried_in_turn() -> std::io::Result<(
     let live = listener.local_addr()?;
     ch01_sockets::connect_to_any(&[dead, live][..], &mut log)?;
     let text = log.text();
-    assert!(text.ends_with(&format!("127.0.0.1:{port}: connected\n")), "{text}");
+    assert!(
+        text.ends_with(&format!("127.0.0.1:{port}: connected\n")),
+        "{text}"
+    );
     let shown: String = text
         .lines()
         .filter(|l| l.starts_with("127.0.0.1:")) // a machine whose localhost is also ::1 adds a line
