@@ -69,3 +69,33 @@ fn a_std_sleep_stops_every_green_thread_of_the_hub() {
         ),
     );
 }
+
+#[test]
+fn a_session_that_fails_leaves_the_list_and_its_connection_closes() -> std::io::Result<()> {
+    greenhub::run(|| -> std::io::Result<()> {
+        let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = greenhub::spawn(move || ch07_green_chat::serve(listener, 2));
+        let ann = greenhub::net::TcpStream::connect(addr)?;
+        greenhub::sleep(Duration::from_millis(20));
+        let bad = greenhub::net::TcpStream::connect(addr)?;
+        bad.set_read_timeout(Some(Duration::from_secs(3)))?;
+        (&bad).write_all(b"\xff\xfe not UTF-8\n")?; // `line?` fails on this
+                                                    // Had the session returned before leaving the list, the list's copy of its stream would
+                                                    // keep the connection open, and this read would time out instead of seeing the close.
+        let mut rest = Vec::new();
+        let closed = std::io::Read::read_to_end(&mut &bad, &mut rest).is_ok();
+        ann.shutdown(std::net::Shutdown::Both)?;
+        let served = server.join().unwrap();
+        let invalid = matches!(&served, Err(e) if e.kind() == std::io::ErrorKind::InvalidData);
+        check(
+            env!("CARGO_MANIFEST_DIR"),
+            "output/bad_line.txt",
+            &format!(
+                "the client that sent invalid UTF-8 was disconnected: {closed}\n\
+                 serve reported its session's error: {invalid}\n"
+            ),
+        );
+        Ok(())
+    })
+}
