@@ -111,6 +111,8 @@ fn clients_are_served_in_turn() -> std::io::Result<()> {
     Ok(())
 }
 
+// Reads /proc/net/tcp, which only Linux has.
+#[cfg(target_os = "linux")]
 /// Waits (up to 10 s) until the kernel's table of `port` is what `settled` wants (packets on
 /// loopback are handled at once, but a busy machine may lag), then returns it.
 fn settled_states(port: u16, settled: impl Fn(&[String]) -> bool) -> std::io::Result<Vec<String>> {
@@ -124,6 +126,8 @@ fn settled_states(port: u16, settled: impl Fn(&[String]) -> bool) -> std::io::Re
     }
 }
 
+// Reads /proc/net/tcp, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_second_client_waits_in_the_backlog() -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -155,6 +159,8 @@ fn the_second_client_waits_in_the_backlog() -> std::io::Result<()> {
     Ok(())
 }
 
+// Reads /proc/net/tcp, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_connection_through_its_states() -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
