@@ -8,7 +8,7 @@ const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn udp_keeps_datagram_boundaries_and_loses_what_it_loses() {
-    let (status, out) = run(env!("CARGO_BIN_EXE_udp"), "", &[]);
+    let (status, out) = run(env!("CARGO_BIN_EXE_udp"), &[], &[]);
     assert!(status.success(), "{out}");
     assert!(out.contains("attempt 2: answer \"ping\""), "{out}");
     assert!(out.contains("ConnectionRefused"), "{out}");
@@ -17,7 +17,7 @@ fn udp_keeps_datagram_boundaries_and_loses_what_it_loses() {
 
 #[test]
 fn nagle_delays_the_second_small_write() {
-    let (status, out) = run(env!("CARGO_BIN_EXE_nagle"), "", &[]);
+    let (status, out) = run(env!("CARGO_BIN_EXE_nagle"), &[], &[]);
     assert!(status.success(), "{out}");
     // Not a speed claim: the kernel holds the body until the header's ACK, and Linux delays
     // that ACK by at least 40 ms (TCP_DELACK_MIN), so 20 such requests take far over 100 ms.
@@ -34,7 +34,7 @@ fn nagle_delays_the_second_small_write() {
 
 #[test]
 fn a_read_timeout_does_not_bound_a_whole_line() {
-    let (status, out) = run(env!("CARGO_BIN_EXE_timeouts"), "", &[]);
+    let (status, out) = run(env!("CARGO_BIN_EXE_timeouts"), &[], &[]);
     assert!(status.success(), "{out}");
     assert!(out.contains("read_line returned 26 bytes"), "{out}");
     assert!(out.contains("deadline has elapsed"), "{out}");

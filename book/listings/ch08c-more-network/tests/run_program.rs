@@ -5,28 +5,52 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
-/// Runs `program` with `stdin` on its standard input and `env` set; returns its exit status
-/// and what it printed, standard output first, then standard error.
-pub fn run(program: &str, stdin: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(program)
+/// Runs `program` with `args` and `env`, feeding it `input` one chunk at a time with `pause`
+/// between chunks; returns its exit status and what it printed, standard output and standard
+/// error interleaved as on a terminal (through `sh -c 'exec "$0" "$@" 2>&1'`).
+pub fn run_with_input(
+    program: &str,
+    args: &[&str],
+    input: &[&str],
+    pause: Duration,
+    env: &[(&str, &str)],
+) -> (ExitStatus, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&1")
+        .arg(program)
+        .args(args)
         .envs(env.iter().copied())
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start the listing's program");
-    let mut input = child.stdin.take().expect("piped stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .expect("write the program's input");
-    drop(input);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let chunks: Vec<String> = input.iter().map(|c| c.to_string()).collect();
+    let feeder = std::thread::spawn(move || {
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            let _ = stdin.write_all(chunk.as_bytes());
+        }
+        std::thread::sleep(pause);
+    });
     let out = child.wait_with_output().expect("wait for the program");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status, text)
+    feeder.join().expect("the input feeder panicked");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Runs `program` with `args` and `env` and no input; see [`run_with_input`].
+pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+    run_with_input(program, args, &[], Duration::ZERO, env)
 }
 
 /// Every run of digits replaced by `#`: timings, ports and line numbers differ between runs,

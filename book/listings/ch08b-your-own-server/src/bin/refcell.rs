@@ -1,0 +1,46 @@
+//! The trap of a `RefCell` borrow held across a park. Two green threads on one hub append to
+//! a shared log; `held` keeps its borrow while it waits, `scoped` borrows only to push. Run with
+//! `cargo run -p ch08b-your-own-server --bin refcell -- held` (or `-- scoped`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Stands for any call that parks: a socket write, a channel send, a sleep.
+fn something_that_parks() {
+    greenhub::sleep(Duration::from_millis(10));
+}
+
+fn main() {
+    let held = std::env::args().nth(1).as_deref() == Some("held");
+    greenhub::run(move || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let clients: Vec<_> = ["ann", "ben"]
+            .into_iter()
+            .map(|name| {
+                let log = log.clone();
+                greenhub::spawn(move || {
+                    // ANCHOR: refcell
+                    if held {
+                        let mut entries = log.borrow_mut(); // borrowed until the end of the block
+                        entries.push(format!("{name}: request"));
+                        something_that_parks(); // ... and still borrowed while others run
+                        entries.push(format!("{name}: reply"));
+                    } else {
+                        log.borrow_mut().push(format!("{name}: request"));
+                        something_that_parks(); // nothing borrowed here
+                        log.borrow_mut().push(format!("{name}: reply"));
+                    }
+                    // ANCHOR_END: refcell
+                })
+            })
+            .collect();
+        for (name, client) in ["ann", "ben"].iter().zip(clients) {
+            match client.join() {
+                Ok(()) => println!("{name}: done"),
+                Err(e) => println!("{name}: {e}"),
+            }
+        }
+        println!("log: {:?}", log.borrow());
+    });
+}
