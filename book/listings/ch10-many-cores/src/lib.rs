@@ -37,14 +37,12 @@ pub fn echo_served_per_hub(connections: usize, all_hubs: bool) -> io::Result<Vec
                     }
                 }
             })?;
-            // ANCHOR: spread
             let server = if all_hubs {
                 server.on_all_hubs()
             } else {
                 server
             };
             let server = server.start()?;
-            // ANCHOR_END: spread
             let clients: Vec<_> = (0..connections)
                 .map(|_| {
                     let addr = server.local_addr();
