@@ -13,19 +13,23 @@ fn slow_library_call() -> u32 {
     42
 }
 
+// ANCHOR: unblock
+fn call(direct: bool) -> u32 {
+    if direct {
+        slow_library_call() // the hub waits with it: nobody else runs
+    } else {
+        greenhub::unblock(slow_library_call) // a pool thread waits; this green thread parks
+    }
+}
+// ANCHOR_END: unblock
+
 fn main() -> io::Result<()> {
     let direct = std::env::args().nth(1).as_deref() == Some("direct");
     greenhub::Runtime::builder().hubs(1).build()?.run(move || {
         let ticks = ticker(Duration::from_millis(10));
         greenhub::sleep(Duration::from_millis(5));
         let started = Instant::now();
-        // ANCHOR: unblock
-        let answer = if direct {
-            slow_library_call() // the hub waits with it: nobody else runs
-        } else {
-            greenhub::unblock(slow_library_call) // a pool thread waits; this green thread parks
-        };
-        // ANCHOR_END: unblock
+        let answer = call(direct);
         println!(
             "{}: answer {answer} after {} ms; the ticker ticked {} times meanwhile",
             if direct { "direct" } else { "unblock" },
