@@ -6,9 +6,20 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-// ANCHOR: all_hubs
 /// Serves `connections` echo clients on every hub and counts, per hub, how many each served.
 pub fn echo_on_all_hubs(connections: usize) -> io::Result<Vec<usize>> {
+    echo_served_per_hub(connections, true)
+}
+
+/// The same server with one listener: a runtime of two hubs, and every connection on one.
+pub fn echo_on_one_listener(connections: usize) -> io::Result<Vec<usize>> {
+    echo_served_per_hub(connections, false)
+}
+
+// ANCHOR: all_hubs
+/// Serves `connections` echo clients on a runtime of two hubs, with one listener per hub when
+/// `all_hubs` (else one listener), and counts how many connections each hub served.
+pub fn echo_served_per_hub(connections: usize, all_hubs: bool) -> io::Result<Vec<usize>> {
     let hubs = 2;
     greenhub::Runtime::builder()
         .hubs(hubs)
@@ -25,9 +36,13 @@ pub fn echo_on_all_hubs(connections: usize) -> io::Result<Vec<usize>> {
                         break;
                     }
                 }
-            })?
-            .on_all_hubs()
-            .start()?;
+            })?;
+            let server = if all_hubs {
+                server.on_all_hubs()
+            } else {
+                server
+            };
+            let server = server.start()?;
             let clients: Vec<_> = (0..connections)
                 .map(|_| {
                     let addr = server.local_addr();

@@ -16,6 +16,18 @@ fn both_hubs_serve_connections() -> std::io::Result<()> {
 }
 
 #[test]
+fn one_listener_leaves_the_second_hub_idle() -> std::io::Result<()> {
+    let served = ch10_many_cores::echo_on_one_listener(200)?;
+    assert_eq!(served.iter().sum::<usize>(), 200);
+    let text = format!(
+        "200 connections served, per hub: {served:?}; every hub served some: {}\n",
+        served.iter().all(|n| *n > 0)
+    );
+    check(env!("CARGO_MANIFEST_DIR"), "output/one_listener.txt", &text);
+    Ok(())
+}
+
+#[test]
 fn the_chat_server_on_two_hubs_takes_a_burst() -> std::io::Result<()> {
     let (report, per_hub) = ch10_many_cores::chat_burst_on_all_hubs(300, 5)?;
     let text = format!(
