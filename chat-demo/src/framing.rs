@@ -90,12 +90,10 @@ impl<R: Read> LineReader<R> {
             }
             // Read straight into the buffer, a little at a time: a parked reader then holds no
             // big scratch array on its stack, which matters with thousands of idle clients.
-            let start = self.buffer.len();
-            self.buffer
-                .resize(start + READ_CHUNK.min(self.max_line + 2), 0);
-            let read = self.reader.read(&mut self.buffer[start..]);
-            self.buffer
-                .truncate(start + read.as_ref().map_or(0, |n| *n));
+            let mut chunk = Unfilled::grow(&mut self.buffer, READ_CHUNK.min(self.max_line + 2));
+            let read = self.reader.read(chunk.space());
+            chunk.keep(*read.as_ref().unwrap_or(&0));
+            drop(chunk);
             if read? == 0 {
                 self.buffer.clear();
                 self.scanned = 0;
@@ -103,6 +101,41 @@ impl<R: Read> LineReader<R> {
                 return Ok(None);
             }
         }
+    }
+}
+
+/// Room for one read at the end of a buffer. Whatever way the read ends, the buffer keeps
+/// only the bytes it filled: a read unwound by a cancel or a `greenhub::timeout` scope must
+/// not leave the zeroed room behind, where the next line would pick it up as data.
+struct Unfilled<'a> {
+    buffer: &'a mut Vec<u8>,
+    start: usize,
+    filled: usize,
+}
+
+impl<'a> Unfilled<'a> {
+    fn grow(buffer: &'a mut Vec<u8>, room: usize) -> Unfilled<'a> {
+        let start = buffer.len();
+        buffer.resize(start + room, 0);
+        Unfilled {
+            buffer,
+            start,
+            filled: 0,
+        }
+    }
+
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.start..]
+    }
+
+    fn keep(&mut self, filled: usize) {
+        self.filled = filled;
+    }
+}
+
+impl Drop for Unfilled<'_> {
+    fn drop(&mut self) {
+        self.buffer.truncate(self.start + self.filled);
     }
 }
 
@@ -126,5 +159,31 @@ pub fn decode(line: &[u8]) -> Incoming {
     match std::str::from_utf8(line) {
         Ok(text) => Incoming::Line(text.to_string()),
         Err(_) => Incoming::InvalidUtf8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    #[test]
+    fn a_read_cut_short_by_a_timeout_scope_keeps_the_partial_line_and_adds_nothing() {
+        greenhub::run(|| -> io::Result<()> {
+            let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
+            let mut client = greenhub::net::TcpStream::connect(listener.local_addr()?)?;
+            let (server, _) = listener.accept()?;
+            let mut lines = LineReader::new(&server, 64);
+            client.write_all(b"hel")?;
+            // The scope expires while the reader is parked waiting for the rest of the line.
+            let cut = greenhub::timeout(Duration::from_millis(50), || lines.next_line());
+            assert!(cut.is_err(), "the scope must expire first: {cut:?}");
+            assert_eq!(lines.buffered(), 3, "only the bytes that arrived are held");
+            client.write_all(b"lo\n")?;
+            assert_eq!(lines.next_line()?, Some(Incoming::Line("hello".into())));
+            Ok(())
+        })
+        .unwrap();
     }
 }
