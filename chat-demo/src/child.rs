@@ -31,7 +31,8 @@ pub fn sibling(name: &str) -> io::Result<PathBuf> {
 
 impl ServerProcess {
     /// Starts `binary --listen 127.0.0.1:0 ARGS...` with warnings-only logging and waits for
-    /// the address it prints.
+    /// the address it prints. The web port is off unless `args` set `--web` (so that no two
+    /// children ever race for the default 8080).
     ///
     /// # Errors
     ///
@@ -40,6 +41,11 @@ impl ServerProcess {
     pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--web") {
+                &[][..]
+            } else {
+                &["--web", "off"][..]
+            })
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -12,23 +12,32 @@
 //!   directory (one lock): nicks, rooms, head counts per hub; taken on join/leave/rename only
 //! ```
 //!
+//! Browsers reach the same rooms through a second port (`web/`): a page, and a WebSocket whose
+//! session is the same sequential loop with another framing. Either port can speak TLS.
+//!
 //! A client is dropped as too slow only when its queue is full *and* its socket has accepted
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
 
 mod admission;
+mod connection;
 mod directory;
 mod fanout;
 mod listing;
 mod outbox;
 mod session;
 mod throttle;
+mod web;
 mod writer;
 
+pub use web::WebLimits;
+
 use admission::Admissions;
+use connection::Connection;
 use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
-use greenhub::net::{TcpListener, ToSocketAddrs};
+use greenhub::net::{TcpListener, TcpStream, ToSocketAddrs};
 use greenhub::sync::Event;
+use greenhub::tls::{TlsAcceptor, TlsStream};
 use greenhub::{ServerHandle, StreamServer};
 use std::io;
 use std::net::SocketAddr;
@@ -87,6 +96,8 @@ pub struct Config {
     /// big IRC and Twitch channels do: otherwise every join into a room of n people costs n
     /// lines, and a crowd arriving at once floods every member's queue with notices.
     pub announce_limit: usize,
+    /// Limits of the web port (request heads, WebSocket messages, keep-alive).
+    pub web: WebLimits,
 }
 
 impl Default for Config {
@@ -106,6 +117,7 @@ impl Default for Config {
             max_rate: 20,
             max_byte_rate: 8 * 1024,
             announce_limit: 100,
+            web: WebLimits::default(),
         }
     }
 }
@@ -174,7 +186,53 @@ struct Chat {
 /// ```
 pub struct ChatServer {
     server: ServerHandle,
+    web: Option<ServerHandle>,
     chat: Arc<Chat>,
+}
+
+/// How a chat server is reached besides its line port, for [`ChatServer::bind_with`] and
+/// [`ChatServer::from_listener_with`]: TLS on both ports, and the web port.
+///
+/// # Examples
+///
+/// ```no_run
+/// use chat_demo::server::{ChatServer, Config, Options};
+/// greenhub::run(|| -> std::io::Result<()> {
+///     let web = greenhub::net::TcpListener::bind("127.0.0.1:8080")?;
+///     let options = Options { web: Some(web), ..Options::default() };
+///     let server = ChatServer::bind_with("127.0.0.1:7878", Config::default(), options)?;
+///     println!("open http://{}", server.web_addr().unwrap());
+///     # Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Options {
+    /// Both ports speak TLS with this acceptor (see [`crate::certs`]).
+    pub tls: Option<TlsAcceptor>,
+    /// Serves the page at `/` and the WebSocket at `/ws` on this listener.
+    pub web: Option<TcpListener>,
+}
+
+/// A connection handler, given to each `StreamServer`.
+type Handler = Arc<dyn Fn(Connection, SocketAddr) + Send + Sync>;
+
+/// A `StreamServer` on `listener` that hands `handler` plain or TLS connections.
+fn stream_server(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: Handler,
+) -> StreamServer {
+    match tls {
+        None => StreamServer::from_listener(listener, move |tcp: TcpStream, peer| {
+            handler(Connection::Plain(tcp), peer)
+        }),
+        Some(acceptor) => {
+            StreamServer::from_listener_tls(listener, acceptor, move |tls: TlsStream, peer| {
+                handler(Connection::Tls(Box::new(tls)), peer)
+            })
+        }
+    }
 }
 
 impl ChatServer {
@@ -185,7 +243,32 @@ impl ChatServer {
     ///
     /// When the address cannot be bound.
     pub fn bind<A: ToSocketAddrs>(addr: A, config: Config) -> io::Result<ChatServer> {
-        ChatServer::start(config, |handler| StreamServer::bind(addr, handler))
+        ChatServer::bind_with(addr, config, Options::default())
+    }
+
+    /// As [`bind`](Self::bind), with TLS or the web port as `options` say. With TLS, one
+    /// acceptor hands the clients to the hubs (each client's handshake runs on its own hub).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn bind_with<A: ToSocketAddrs>(
+        addr: A,
+        config: Config,
+        options: Options,
+    ) -> io::Result<ChatServer> {
+        match options.tls {
+            None => ChatServer::start(
+                config,
+                |handler| {
+                    StreamServer::bind(addr, move |tcp: TcpStream, peer| {
+                        handler(Connection::Plain(tcp), peer)
+                    })
+                },
+                options,
+            ),
+            Some(_) => ChatServer::from_listener_with(TcpListener::bind(addr)?, config, options),
+        }
     }
 
     /// Serves on a listener bound elsewhere (port 0 in tests): one acceptor hands the clients
@@ -195,16 +278,31 @@ impl ChatServer {
     ///
     /// When the listener's address cannot be read.
     pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<ChatServer> {
-        ChatServer::start(config, |handler| {
-            Ok(StreamServer::from_listener(listener, handler))
-        })
+        ChatServer::from_listener_with(listener, config, Options::default())
+    }
+
+    /// As [`from_listener`](Self::from_listener), with TLS or the web port as `options` say.
+    ///
+    /// # Errors
+    ///
+    /// When a listener's address cannot be read.
+    pub fn from_listener_with(
+        listener: TcpListener,
+        config: Config,
+        options: Options,
+    ) -> io::Result<ChatServer> {
+        let tls = options.tls.clone();
+        ChatServer::start(
+            config,
+            |handler| Ok(stream_server(listener, tls, handler)),
+            options,
+        )
     }
 
     fn start(
         config: Config,
-        server: impl FnOnce(
-            Box<dyn Fn(greenhub::net::TcpStream, SocketAddr) + Send + Sync>,
-        ) -> io::Result<StreamServer>,
+        server: impl FnOnce(Handler) -> io::Result<StreamServer>,
+        options: Options,
     ) -> io::Result<ChatServer> {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let limit = config.max_clients.saturating_add(FULL_NOTICES);
@@ -216,7 +314,7 @@ impl ChatServer {
             sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
         let sessions = chat.clone();
-        let handler = Box::new(move |stream: greenhub::net::TcpStream, peer: SocketAddr| {
+        let handler: Handler = Arc::new(move |stream: Connection, peer: SocketAddr| {
             let admitted = match sessions.admissions.admit(peer.ip()) {
                 Ok(admission) => admission,
                 Err(refusal) => {
@@ -224,16 +322,46 @@ impl ChatServer {
                     return;
                 }
             };
-            if let Err(err) = sessions.session(stream) {
+            if let Err(err) = sessions.session(stream, session::Transport::Lines) {
                 log::debug!("client {peer}: {err}");
             }
             // The session has closed its socket: only now is its place free.
             drop(admitted);
         });
-        let started =
-            server(handler).and_then(|server| server.max_connections(limit).on_all_hubs().start());
+        // A browser's connections (the page, then the WebSocket) pass the same door.
+        let browsers = chat.clone();
+        let web_handler: Handler = Arc::new(move |stream: Connection, peer: SocketAddr| {
+            let admitted = match browsers.admissions.admit(peer.ip()) {
+                Ok(admission) => admission,
+                Err(refusal) => {
+                    let response = web::unavailable(refusal);
+                    let _ = response.send(&stream, browsers.config.slow_grace);
+                    return;
+                }
+            };
+            browsers.web_connection(stream, peer);
+            drop(admitted);
+        });
+        let started = server(handler)
+            .and_then(|server| server.max_connections(limit).on_all_hubs().start())
+            .and_then(|server| {
+                let Some(listener) = options.web else {
+                    return Ok((server, None));
+                };
+                let web = stream_server(listener, options.tls, web_handler)
+                    .max_connections(limit)
+                    .on_all_hubs()
+                    .start();
+                match web {
+                    Ok(web) => Ok((server, Some(web))),
+                    Err(err) => {
+                        server.stop(Duration::ZERO);
+                        Err(err)
+                    }
+                }
+            });
         match started {
-            Ok(server) => Ok(ChatServer { server, chat }),
+            Ok((server, web)) => Ok(ChatServer { server, web, chat }),
             Err(err) => {
                 chat.rooms.stop();
                 Err(err)
@@ -244,6 +372,11 @@ impl ChatServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The address of the web port, if there is one.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().map(ServerHandle::local_addr)
     }
 
     /// How many sessions each hub has run so far, by hub index: a count that only grows,
@@ -274,7 +407,10 @@ impl ChatServer {
         shutdown.wait();
         log::info!("shutting down");
         self.chat.shut_everyone_down();
-        let cancelled = self.server.stop(SHUTDOWN_GRACE);
+        let mut cancelled = self.server.stop(SHUTDOWN_GRACE);
+        if let Some(web) = self.web {
+            cancelled += web.stop(SHUTDOWN_GRACE);
+        }
         if cancelled > 0 {
             log::warn!(
                 "{cancelled} client(s) did not finish within {SHUTDOWN_GRACE:?} of shutdown"
@@ -317,10 +453,11 @@ fn line(text: impl Into<String>) -> Arc<str> {
 
 impl Chat {
     /// Tells a connection that may not come in why, within `slow_grace`, before the close.
-    fn refuse(&self, stream: &greenhub::net::TcpStream, refusal: &str) {
+    fn refuse(&self, stream: &Connection, refusal: &str) {
         use std::io::Write;
         let _ = stream.set_write_timeout(Some(self.config.slow_grace));
         let _ = (&*stream).write_all(refusal.as_bytes());
+        let _ = (&*stream).flush();
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 

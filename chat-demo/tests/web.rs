@@ -1,0 +1,292 @@
+//! Issue 17: the chat's web port. The page and the upgrade under their limits, browsers and
+//! nc users in one room, the keep-alive, the size limits, the closing handshake at shutdown,
+//! and all of it over TLS. (The same in a real Chromium: `tests/browser.rs`.)
+
+mod common;
+#[path = "common/web.rs"]
+mod web_common;
+
+use chat_demo::server::{Config, WebLimits};
+use common::Client;
+use greenhub::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::Message;
+use web_common::{with_web_server, WebClient};
+
+/// Sends `request` as it is and returns the whole response.
+fn http(addr: std::net::SocketAddr, request: &[u8]) -> io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(request)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+#[test]
+fn the_page_is_served_at_slash_and_nothing_else_is() -> io::Result<()> {
+    with_web_server(Config::default(), None, |ports, _| {
+        let page = http(ports.web, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
+        assert!(page.contains("Content-Security-Policy: default-src 'none'"));
+        // The style and the script are in the page, not fetched from anywhere.
+        assert!(page.contains("<title>greenhub chat</title>"));
+        assert!(page.contains("new WebSocket(") && page.contains("#log {"));
+        assert!(!page.contains("// page.js") && !page.contains("/* page.css */"));
+        assert!(
+            !page.contains("innerHTML"),
+            "the page never parses text as HTML"
+        );
+        assert!(!page.contains("src=\"http"), "nothing from a CDN");
+
+        let missing = http(ports.web, b"GET /etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");
+        let posted = http(
+            ports.web,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        )?;
+        assert!(posted.starts_with("HTTP/1.1 405 "), "{posted}");
+        let plain = http(ports.web, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        assert!(plain.starts_with("HTTP/1.1 426 "), "{plain}");
+        let garbage = http(ports.web, b"\x16\x03\x01 hello\r\n\r\n")?;
+        assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+        Ok(())
+    })
+}
+
+#[test]
+fn request_heads_are_limited_in_size_count_and_time() -> io::Result<()> {
+    let config = Config {
+        web: WebLimits {
+            request_timeout: Duration::from_millis(300),
+            ..WebLimits::default()
+        },
+        ..Config::default()
+    };
+    with_web_server(config, None, |ports, _| {
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..40 {
+            many.extend(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend(b"\r\n");
+        let response = http(ports.web, &many)?;
+        assert!(response.starts_with("HTTP/1.1 431 "), "{response}");
+        assert!(response.contains("more than 32 headers"), "{response}");
+
+        let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        long.extend(vec![b'a'; 9000]);
+        long.extend(b"\r\n\r\n");
+        let response = http(ports.web, &long)?;
+        assert!(response.starts_with("HTTP/1.1 431 "), "{response}");
+
+        // Half a request, then nothing: answered 408 at the deadline, not held.
+        let started = Instant::now();
+        let response = http(ports.web, b"GET / HTTP/1.1\r\nHost:")?;
+        assert!(response.starts_with("HTTP/1.1 408 "), "{response}");
+        assert!(started.elapsed() < Duration::from_secs(4));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_websocket_from_another_origin_is_refused() -> io::Result<()> {
+    with_web_server(Config::default(), None, |ports, _| {
+        let request = |origin: &str| {
+            format!(
+                "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Origin: {origin}\r\n\r\n",
+                ports.web
+            )
+        };
+        let evil = http(ports.web, request("http://evil.example").as_bytes())?;
+        assert!(evil.starts_with("HTTP/1.1 403 "), "{evil}");
+        // The handshake of RFC 6455's example key, from the page's own origin.
+        let mut stream = TcpStream::connect(ports.web)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(request(&format!("http://{}", ports.web)).as_bytes())?;
+        let mut head = [0u8; 512];
+        let n = stream.read(&mut head)?;
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(
+            head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        Ok(())
+    })
+}
+
+#[test]
+fn browsers_and_line_clients_share_rooms_nicks_and_commands() -> io::Result<()> {
+    with_web_server(Config::default(), None, |ports, _| {
+        let mut ada = WebClient::connect(ports.web)?.named_with("ada")?;
+        let mut bob = WebClient::connect(ports.web)?.named_with("bob")?;
+        let mut nc = Client::named(ports.line, "carol")?;
+
+        ada.send("hello from a browser")?;
+        assert_eq!(nc.chat()?, "<ada> hello from a browser");
+        assert_eq!(bob.chat()?, "<ada> hello from a browser");
+        nc.send("hello from nc")?;
+        assert_eq!(ada.chat()?, "<carol> hello from nc");
+        assert_eq!(bob.chat()?, "<carol> hello from nc");
+
+        // Commands work as typed, and their multi-line answers arrive whole.
+        bob.send("/who")?;
+        let who = bob.expect(|l| l.starts_with("*** in lobby"))?;
+        assert_eq!(who, "*** in lobby: ada, bob, carol");
+        ada.send("/msg carol just you <b>and</b> me")?;
+        assert_eq!(
+            nc.expect(|l| l.starts_with("[pm"))?,
+            "[pm from ada] just you <b>and</b> me"
+        );
+        nc.send("/join kitchen")?;
+        ada.send("/join kitchen")?;
+        assert_eq!(ada.reply()?, "*** you are now in kitchen");
+        nc.send("in the kitchen")?;
+        assert_eq!(ada.chat()?, "<carol> in the kitchen");
+        // Nicks are one namespace.
+        bob.send("/nick carol")?;
+        assert!(bob.reply()?.starts_with("!!!"));
+        // Several lines in one message are several lines.
+        ada.send("one\ntwo")?;
+        assert_eq!(nc.chat()?, "<ada> one");
+        assert_eq!(nc.chat()?, "<ada> two");
+        Ok(())
+    })
+}
+
+#[test]
+fn an_overlong_line_is_discarded_and_an_oversized_message_closes_with_1009() -> io::Result<()> {
+    let config = Config {
+        max_line: 100,
+        web: WebLimits {
+            max_message: 1000,
+            ..WebLimits::default()
+        },
+        ..Config::default()
+    };
+    with_web_server(config, None, |ports, _| {
+        let mut ada = WebClient::connect(ports.web)?;
+        ada.send(&"x".repeat(500))?;
+        assert_eq!(ada.reply()?, "!!! line too long (max 100 bytes); discarded");
+        ada.send("/nick still_here")?;
+        assert_eq!(ada.reply()?, "*** you are now still_here");
+        ada.send(&"x".repeat(5000))?;
+        loop {
+            match ada.message()? {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code, CloseCode::Size);
+                    break;
+                }
+                Message::Close(None) => panic!("a closing frame without a status"),
+                _ => {}
+            }
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn a_browser_that_answers_nothing_is_dropped_after_ping_and_pong_timeout() -> io::Result<()> {
+    let config = Config {
+        web: WebLimits {
+            ping_interval: Duration::from_millis(200),
+            pong_timeout: Duration::from_millis(300),
+            ..WebLimits::default()
+        },
+        ..Config::default()
+    };
+    with_web_server(config, None, |ports, _| {
+        // A client that answers pings stays, silent as it is.
+        let mut alive = WebClient::connect(ports.web)?.named_with("alive")?;
+        // One that never reads (so never answers) is dropped.
+        let mut mute = WebClient::connect(ports.web)?.named_with("mute")?;
+        let mut pings = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(1500) {
+            if let Message::Ping(payload) = alive.message()? {
+                pings += 1;
+                assert_eq!(&payload[..], b"greenhub");
+            }
+        }
+        assert!(pings >= 3, "pinged {pings} times in 1.5 s at 200 ms");
+        let mut nc = Client::connect(ports.line)?;
+        nc.send("/who")?;
+        assert_eq!(
+            nc.expect(|l| l.starts_with("*** in"))?,
+            "*** in lobby: alive, guest-3"
+        );
+        // What the dropped one finds when it finally reads: pings, then the end of the stream.
+        let ended = loop {
+            match mute.message() {
+                Ok(Message::Close(_)) => break true,
+                Ok(_) => {}
+                Err(e) => break e.kind() != io::ErrorKind::WouldBlock,
+            }
+        };
+        assert!(ended);
+        Ok(())
+    })
+}
+
+#[test]
+fn the_shutdown_notice_and_a_closing_frame_reach_browsers() -> io::Result<()> {
+    with_web_server(Config::default(), None, |ports, shutdown| {
+        let mut ada = WebClient::connect(ports.web)?;
+        shutdown.set();
+        assert_eq!(ada.line()?, "*** server shutting down; goodbye");
+        match ada.message()? {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+            other => panic!("expected a closing frame, got {other:?}"),
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn frames_stay_whole_while_the_browser_pings_during_a_flood() -> io::Result<()> {
+    let config = Config {
+        max_rate: 0,
+        ..Config::default().without_address_limits()
+    };
+    with_web_server(config, None, |ports, _| {
+        let mut reader = WebClient::connect(ports.web)?.named_with("reader")?;
+        let mut flooder = Client::named(ports.line, "flooder")?;
+        const LINES: usize = 3000;
+        let sender = greenhub::spawn(move || -> io::Result<()> {
+            for i in 0..LINES {
+                flooder.send(&format!("line {i} {}", "z".repeat(200)))?;
+            }
+            Ok(())
+        });
+        // Every tenth read, a ping of our own: its pong must come out between whole frames.
+        let mut next = 0;
+        let mut pongs = 0;
+        while next < LINES {
+            if next % 10 == 0 {
+                reader
+                    .socket
+                    .send(Message::Ping(vec![next as u8; 8].into()))
+                    .ok();
+            }
+            match reader.message()? {
+                Message::Text(text) => {
+                    for line in text.as_str().split('\n').filter(|l| l.starts_with('<')) {
+                        let want = format!("<flooder> line {next} {}", "z".repeat(200));
+                        assert_eq!(line, want);
+                        next += 1;
+                    }
+                }
+                Message::Pong(_) => pongs += 1,
+                _ => {}
+            }
+        }
+        sender.join().expect("no panic")?;
+        assert!(pongs > 0, "the pings were answered");
+        Ok(())
+    })
+}
