@@ -290,3 +290,95 @@ fn frames_stay_whole_while_the_browser_pings_during_a_flood() -> io::Result<()> 
         Ok(())
     })
 }
+
+/// A TLS client that trusts `made`'s certificate, connected to `addr` as "localhost".
+fn tls_to(
+    made: &chat_demo::certs::SelfSigned,
+    addr: std::net::SocketAddr,
+) -> io::Result<greenhub::tls::TlsStream> {
+    let path = std::env::temp_dir().join(format!("chat-web-test-{}.pem", std::process::id()));
+    std::fs::write(&path, &made.cert_pem)?;
+    let connector = chat_demo::certs::connector_trusting(&path)?;
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+    connector.connect("localhost", tcp)
+}
+
+#[test]
+fn the_page_the_websocket_and_the_line_protocol_all_work_over_tls() -> io::Result<()> {
+    let made = chat_demo::certs::self_signed(&["localhost", "127.0.0.1"])?;
+    let acceptor = made.acceptor.clone();
+    with_web_server(Config::default(), Some(acceptor), move |ports, _| {
+        // The page, over https.
+        let mut page = tls_to(&made, ports.web)?;
+        page.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+        page.flush()?;
+        let mut response = Vec::new();
+        page.read_to_end(&mut response)?;
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains("location.protocol === \"https:\""));
+
+        // A browser over wss and a line client over TLS, in one room.
+        let wss = tls_to(&made, ports.web)?;
+        let url = format!("wss://localhost:{}/ws", ports.web.port());
+        let mut ada = WebClient::handshake(&url, wss)?.named_with("ada")?;
+        let mut line = io::BufReader::new(tls_to(&made, ports.line)?);
+        let mut next_line = move || -> io::Result<String> {
+            let mut text = String::new();
+            io::BufRead::read_line(&mut line, &mut text)?;
+            Ok(text)
+        };
+        assert!(next_line()?.starts_with("*** welcome"));
+        // The line client's writes go through its own handle on the same stream.
+        ada.send("hello over wss")?;
+        let heard = loop {
+            let text = next_line()?;
+            if text.starts_with('<') {
+                break text;
+            }
+        };
+        assert_eq!(heard, "<ada> hello over wss\n");
+
+        // A plain client on the TLS port gets no chat: its bytes are not a handshake.
+        let mut plain = TcpStream::connect(ports.line)?;
+        plain.set_read_timeout(Some(Duration::from_secs(5)))?;
+        plain.write_all(b"/nick mallory\n")?;
+        let mut got = Vec::new();
+        let _ = plain.read_to_end(&mut got);
+        assert!(!String::from_utf8_lossy(&got).contains("welcome"));
+        Ok(())
+    })
+}
+
+#[test]
+fn chat_client_speaks_tls_with_the_ca_it_is_given() -> io::Result<()> {
+    use std::process::{Command, Stdio};
+    let made = chat_demo::certs::self_signed(&["localhost", "127.0.0.1"])?;
+    let ca = std::env::temp_dir().join(format!("chat-client-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, &made.cert_pem)?;
+    let acceptor = made.acceptor.clone();
+    with_web_server(Config::default(), Some(acceptor), move |ports, _| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-client"))
+            .args(["--tls", "--ca"])
+            .arg(&ca)
+            .arg(ports.line.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut input = child.stdin.take().expect("piped");
+        input.write_all(b"/nick piper\n/who\n")?;
+        // The child runs on its own: wait for it on the blocking pool, not on this hub.
+        greenhub::sleep(Duration::from_millis(1500));
+        drop(input); // Ctrl-D
+        let output = greenhub::unblock(move || child.wait_with_output())?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("over TLS"), "stderr: {stderr}");
+        assert!(stdout.contains("*** you are now piper"), "stdout: {stdout}");
+        assert!(stdout.contains("*** in lobby: piper"), "stdout: {stdout}");
+        assert!(output.status.success(), "{}: {stderr}", output.status);
+        Ok(())
+    })
+}
