@@ -248,36 +248,43 @@ fn the_shutdown_notice_and_a_closing_frame_reach_browsers() -> io::Result<()> {
 }
 
 #[test]
-fn frames_stay_whole_while_the_browser_pings_during_a_flood() -> io::Result<()> {
+fn frames_stay_whole_when_pongs_are_due_while_a_frame_is_half_sent() -> io::Result<()> {
+    // Small buffers on both sides, so the writer parks halfway through its batches while
+    // this client does not read; a pong written by any other green thread would then land
+    // inside a frame. The grace is long: nobody here is too slow, just not reading yet.
     let config = Config {
         max_rate: 0,
+        send_buffer: Some(4096),
+        slow_grace: Duration::from_secs(10),
         ..Config::default().without_address_limits()
     };
     with_web_server(config, None, |ports, _| {
         let mut reader = WebClient::connect(ports.web)?.named_with("reader")?;
+        socket2::SockRef::from(reader.socket.get_ref()).set_recv_buffer_size(4096)?;
         let mut flooder = Client::named(ports.line, "flooder")?;
-        const LINES: usize = 3000;
+        const LINES: usize = 1000;
+        let filler = "z".repeat(200);
+        let sent = filler.clone();
         let sender = greenhub::spawn(move || -> io::Result<()> {
             for i in 0..LINES {
-                flooder.send(&format!("line {i} {}", "z".repeat(200)))?;
+                flooder.send(&format!("line {i} {sent}"))?;
             }
             Ok(())
         });
-        // Every tenth read, a ping of our own: its pong must come out between whole frames.
         let mut next = 0;
         let mut pongs = 0;
         while next < LINES {
-            if next % 10 == 0 {
-                reader
-                    .socket
-                    .send(Message::Ping(vec![next as u8; 8].into()))
-                    .ok();
+            if next % 50 == 0 {
+                // Pings while the server's writer is stuck mid-batch, then read on.
+                greenhub::sleep(Duration::from_millis(20));
+                for round in 0..5u8 {
+                    reader.socket.send(Message::Ping(vec![round; 4].into())).ok();
+                }
             }
             match reader.message()? {
                 Message::Text(text) => {
                     for line in text.as_str().split('\n').filter(|l| l.starts_with('<')) {
-                        let want = format!("<flooder> line {next} {}", "z".repeat(200));
-                        assert_eq!(line, want);
+                        assert_eq!(line, format!("<flooder> line {next} {filler}"));
                         next += 1;
                     }
                 }
