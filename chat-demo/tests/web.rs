@@ -278,7 +278,10 @@ fn frames_stay_whole_when_pongs_are_due_while_a_frame_is_half_sent() -> io::Resu
                 // Pings while the server's writer is stuck mid-batch, then read on.
                 greenhub::sleep(Duration::from_millis(20));
                 for round in 0..5u8 {
-                    reader.socket.send(Message::Ping(vec![round; 4].into())).ok();
+                    reader
+                        .socket
+                        .send(Message::Ping(vec![round; 4].into()))
+                        .ok();
                 }
             }
             match reader.message()? {
@@ -388,4 +391,49 @@ fn chat_client_speaks_tls_with_the_ca_it_is_given() -> io::Result<()> {
         assert!(output.status.success(), "{}: {stderr}", output.status);
         Ok(())
     })
+}
+
+#[test]
+fn chat_load_with_websocket_clients_delivers_everything_once_and_in_order() -> io::Result<()> {
+    let config = Config {
+        max_rate: 0,
+        ..Config::default().without_address_limits()
+    };
+    with_web_server(config, None, |ports, _| {
+        let load = chat_demo::load::LoadConfig {
+            server: ports.line.to_string(),
+            web: ports.web.to_string(),
+            clients: 12,
+            web_clients: 12,
+            rooms: 2,
+            messages: 20,
+            rate: 200.0,
+            timeout: Duration::from_secs(20),
+            burst: false,
+        };
+        let report = chat_demo::load::run(&load, |_| {})?;
+        // 2 rooms of 6 line and 6 WebSocket clients: each message reaches the 11 others.
+        assert_eq!(report.expected, 2 * 12 * 11 * 20);
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.latencies_us.len() as u64, report.expected);
+        Ok(())
+    })
+}
+
+#[test]
+fn chat_load_web_runs_against_a_server_of_its_own() -> io::Result<()> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--hubs", "2", "--clients", "10", "--web", "10"])
+        .args(["--messages", "3", "--burst", "--timeout", "20"])
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "chat-load failed:\n{text}");
+    assert!(
+        text.contains("10 clients and 10 WebSocket clients"),
+        "{text}"
+    );
+    // 20 members in one room: 20 x 19 x 3 deliveries.
+    let row = text.lines().find(|l| l.starts_with("| 2 | 1140 of 1140 |"));
+    assert!(row.is_some_and(|l| l.ends_with("| true |")), "{text}");
+    Ok(())
 }
