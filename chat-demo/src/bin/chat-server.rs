@@ -102,23 +102,16 @@ fn main() -> std::io::Result<()> {
         announce_limit: args.announce_limit,
         web: WebLimits::default(),
     };
+    // With --self-signed: where the certificate went and its key's pin, told once the ports
+    // are known.
+    let mut trust = None;
     let tls = match (&args.tls_cert, &args.tls_key, args.self_signed) {
         (Some(cert), Some(key), _) => Some(chat_demo::certs::acceptor_from_files(cert, key)?),
         (_, _, true) => {
             let made = chat_demo::certs::self_signed(&["localhost", "127.0.0.1", "::1"])?;
             let path = std::env::temp_dir().join(format!("chat-server-{}.pem", std::process::id()));
             std::fs::write(&path, &made.cert_pem)?;
-            let mut out = std::io::stdout();
-            let _ = writeln!(
-                out,
-                "self-signed certificate for localhost and 127.0.0.1 written to {}\n\
-                 trust it with: chat-client --tls --ca {0} 127.0.0.1:PORT\n\
-                 or in Chromium: chromium --user-data-dir=$(mktemp -d) \
-                 --ignore-certificate-errors-spki-list={} https://127.0.0.1:WEBPORT\n\
-                 (or import the file as an authority in the browser's certificate settings)",
-                path.display(),
-                made.spki_sha256
-            );
+            trust = Some((path, made.spki_sha256));
             Some(made.acceptor)
         }
         _ => None,
@@ -155,6 +148,19 @@ fn main() -> std::io::Result<()> {
         }
         if let Some(web) = server.web_addr() {
             let _ = writeln!(out, "chat in a browser at {scheme}://{web}/");
+        }
+        if let Some((path, pin)) = &trust {
+            let _ = writeln!(
+                out,
+                "self-signed certificate for localhost and 127.0.0.1, written to {}; trust it:\n  \
+                 chat-client --tls --ca {0} {addr}\n  \
+                 curl --cacert {0} https://{}/\n  \
+                 chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list={pin} \
+                 https://{1}/\n  \
+                 (or import the file as an authority in the browser's certificate settings)",
+                path.display(),
+                server.web_addr().map_or("127.0.0.1:8080".to_string(), |a| a.to_string()),
+            );
         }
         let _ = out.flush();
         let shutdown = Arc::new(greenhub::sync::Event::new());
