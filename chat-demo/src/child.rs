@@ -103,7 +103,8 @@ impl ServerProcess {
         &self.addr
     }
 
-    /// The address of the server's web port, when `--web` was among its arguments.
+    /// The address of the server's web port, when `--web` was among its arguments (and not
+    /// `off`): `ServerProcess::start(&binary, &["--web", "127.0.0.1:0"])?.web_addr()`.
     pub fn web_addr(&self) -> Option<&str> {
         self.web_addr.as_deref()
     }

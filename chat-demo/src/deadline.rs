@@ -49,7 +49,17 @@ pub struct Deadlines<'a, S = TcpStream> {
     line_started: Option<Instant>,
 }
 
-/// A stream whose reads can be given a timeout, as [`TcpStream::set_read_timeout`] does.
+/// A stream whose reads can be given a timeout, as [`TcpStream::set_read_timeout`] does, so
+/// that [`Deadlines`] can run over it (the server's TLS connections implement it too).
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::deadline::ReadTimeout;
+/// fn patient(stream: &impl ReadTimeout) -> std::io::Result<()> {
+///     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+/// }
+/// ```
 pub trait ReadTimeout {
     /// Makes reads that wait longer than `timeout` fail with `ErrorKind::TimedOut`.
     ///

@@ -150,7 +150,8 @@ fn main() -> std::io::Result<()> {
             let _ = writeln!(out, "chat in a browser at {scheme}://{web}/");
         }
         if let Some((path, pin)) = &trust {
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 out,
                 "self-signed certificate for localhost and 127.0.0.1, written to {}; trust it:\n  \
                  chat-client --tls --ca {0} {addr}\n  \

@@ -286,6 +286,26 @@ impl ChatServer {
     /// # Errors
     ///
     /// When a listener's address cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chat_demo::server::{ChatServer, Config, Options};
+    /// use greenhub::net::TcpListener;
+    /// greenhub::run(|| -> std::io::Result<()> {
+    ///     let web = TcpListener::bind("127.0.0.1:0")?;
+    ///     let web_addr = web.local_addr()?;
+    ///     let options = Options { web: Some(web), ..Options::default() };
+    ///     let line = TcpListener::bind("127.0.0.1:0")?;
+    ///     let server = ChatServer::from_listener_with(line, Config::default(), options)?;
+    ///     assert_eq!(server.web_addr(), Some(web_addr));
+    ///     let shutdown = greenhub::sync::Event::new();
+    ///     shutdown.set();
+    ///     server.run_until(&shutdown);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_listener_with(
         listener: TcpListener,
         config: Config,
@@ -374,7 +394,8 @@ impl ChatServer {
         self.server.local_addr()
     }
 
-    /// The address of the web port, if there is one.
+    /// The address of the web port, if there is one (see
+    /// [`from_listener_with`](Self::from_listener_with) for an example).
     pub fn web_addr(&self) -> Option<SocketAddr> {
         self.web.as_ref().map(ServerHandle::local_addr)
     }

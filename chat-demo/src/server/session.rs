@@ -36,6 +36,7 @@ struct Me {
     backlogged: bool,
 }
 
+// ANCHOR: transport
 /// How a client's lines travel.
 pub(super) enum Transport {
     /// Text lines, as from nc or telnet.
@@ -58,6 +59,7 @@ impl Reader<'_> {
         }
     }
 }
+// ANCHOR_END: transport
 
 /// What a command asks of the session loop.
 enum Reply {

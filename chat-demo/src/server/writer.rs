@@ -180,6 +180,7 @@ impl Drain {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
+    // ANCHOR: next_entry
     /// The next queued entry, or `None` once the session is over and the queue empty. A
     /// browser's writer pings it whenever its queue has been empty for the ping interval.
     fn next_entry(&self) -> Result<Option<Arc<str>>, Stop> {
@@ -201,6 +202,7 @@ impl Drain {
             Framing::WebSocket(control) => control.encode(entry, out),
         }
     }
+    // ANCHOR_END: next_entry
 
     // ANCHOR: too_slow
     /// Writes all of `bytes`, unless the client turns out to be too slow (see the module

@@ -79,6 +79,7 @@ impl<'a> MessageReader<'a> {
     /// A read that timed out (`TimedOut`, with [`LINE_TIMEOUT`] or [`KEEPALIVE_TIMEOUT`] as
     /// its text), a broken rule of the protocol or a message over the size limit
     /// (`InvalidData`; the closing frame then says which), or what the socket reports.
+    // ANCHOR: next_line
     pub(in crate::server) fn next_line(&mut self) -> io::Result<Option<Incoming>> {
         loop {
             if let Some(line) = self.lines.pop_front() {
@@ -117,6 +118,7 @@ impl<'a> MessageReader<'a> {
             }
         }
     }
+    // ANCHOR_END: next_line
 
     fn failed(&mut self, err: tungstenite::Error) -> io::Result<Option<Incoming>> {
         use tungstenite::Error;
