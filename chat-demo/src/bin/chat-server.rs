@@ -124,7 +124,12 @@ fn main() -> std::io::Result<()> {
     runtime.build()?.run(move || -> std::io::Result<()> {
         let web = match args.web.as_str() {
             "off" => None,
-            addr => Some(greenhub::net::TcpListener::bind(addr)?),
+            addr => Some(greenhub::net::TcpListener::bind(addr).map_err(|err| {
+                std::io::Error::new(
+                    err.kind(),
+                    format!("cannot listen for browsers on {addr}: {err} (choose another address with --web ADDR, or --web off)"),
+                )
+            })?),
         };
         let options = Options { tls, web };
         let server = ChatServer::bind_with(args.listen.as_str(), config, options)?;
