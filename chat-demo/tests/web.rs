@@ -437,3 +437,38 @@ fn chat_load_web_runs_against_a_server_of_its_own() -> io::Result<()> {
     assert!(row.is_some_and(|l| l.ends_with("| true |")), "{text}");
     Ok(())
 }
+
+#[test]
+fn a_browser_that_only_listens_to_a_busy_room_is_pinged_and_stays() -> io::Result<()> {
+    // The room is never quiet for a whole ping interval; the listener sends nothing but the
+    // pongs its WebSocket library answers pings with.
+    let config = Config {
+        max_rate: 0,
+        web: WebLimits {
+            ping_interval: Duration::from_millis(200),
+            pong_timeout: Duration::from_millis(300),
+            ..WebLimits::default()
+        },
+        ..Config::default().without_address_limits()
+    };
+    with_web_server(config, None, |ports, _| {
+        let mut listener = WebClient::connect(ports.web)?.named_with("listener")?;
+        let mut talker = Client::named(ports.line, "talker")?;
+        const LINES: usize = 150; // 1.5 s at one line every 10 ms
+        let talking = greenhub::spawn(move || -> io::Result<Client> {
+            for i in 0..LINES {
+                talker.send(&format!("line {i}"))?;
+                greenhub::sleep(Duration::from_millis(10));
+            }
+            Ok(talker)
+        });
+        for i in 0..LINES {
+            assert_eq!(listener.chat()?, format!("<talker> line {i}"));
+        }
+        let mut talker = talking.join().expect("no panic")?;
+        talker.send("/who")?;
+        let who = talker.expect(|l| l.starts_with("*** in"))?;
+        assert_eq!(who, "*** in lobby: listener, talker");
+        Ok(())
+    })
+}

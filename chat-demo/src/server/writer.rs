@@ -19,8 +19,9 @@
 //! here too, so no two frames can ever interleave on the wire.
 
 use super::connection::Connection;
-use super::outbox::{Elapsed, Inbox};
+use super::outbox::Inbox;
 use super::web::{self, Control};
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -65,12 +66,17 @@ impl Writer {
         framing: Framing,
     ) -> Writer {
         let flags = Arc::new(Flags::default());
+        let ping_interval = match &framing {
+            Framing::WebSocket(control) => control.ping_interval(),
+            Framing::Lines => Duration::ZERO,
+        };
         let drain = Drain {
             stream,
             framing,
             queue,
             grace,
             flags: flags.clone(),
+            next_ping: Cell::new(Instant::now() + ping_interval),
         };
         Writer {
             green_thread: greenhub::spawn(move || drain.run()),
@@ -99,6 +105,8 @@ struct Drain {
     queue: Inbox,
     grace: Duration,
     flags: Arc<Flags>,
+    /// When a browser's writer sends its next keep-alive ping.
+    next_ping: Cell<Instant>,
 }
 
 /// Why the writer stopped before the outbox closed.
@@ -182,15 +190,24 @@ impl Drain {
 
     // ANCHOR: next_entry
     /// The next queued entry, or `None` once the session is over and the queue empty. A
-    /// browser's writer pings it whenever its queue has been empty for the ping interval.
+    /// browser's writer pings it every ping interval, busy or not: a browser that only
+    /// listens to a busy room sends nothing but its pongs, and they are what keeps it.
     fn next_entry(&self) -> Result<Option<Arc<str>>, Stop> {
         let Framing::WebSocket(control) = &self.framing else {
             return Ok(self.queue.recv());
         };
         loop {
-            match self.queue.recv_timeout(control.ping_interval()) {
-                Ok(entry) => return Ok(entry),
-                Err(Elapsed) => self.write_out(&web::ping_frame())?,
+            if Instant::now() >= self.next_ping.get() {
+                self.write_out(&web::ping_frame())?;
+                self.next_ping.set(Instant::now() + control.ping_interval());
+            }
+            let wait = self
+                .next_ping
+                .get()
+                .saturating_duration_since(Instant::now());
+            // Nothing in time (`Elapsed`): the ping is due.
+            if let Ok(entry) = self.queue.recv_timeout(wait) {
+                return Ok(entry);
             }
         }
     }

@@ -54,7 +54,7 @@ pub struct WebLimits {
     /// `max_line` but within this is discarded with an error, as an overlong line is; a longer
     /// one closes the connection (status 1009), since it cannot be skipped without reading it.
     pub max_message: usize,
-    /// A browser whose queue has been empty this long is pinged.
+    /// A browser is pinged this often, whether its room is busy or quiet.
     pub ping_interval: Duration,
     /// A browser from which nothing (not even a pong) has come for the ping interval and
     /// this long is disconnected.
