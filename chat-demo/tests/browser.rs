@@ -427,6 +427,18 @@ fn conversation(
     browser.wait_for(&ada, &format!("{members} === 'ada,bob,carol'"))?;
     let shot = browser.screenshot(&ada)?;
 
+    // /join and /msg typed in the page work as typed, and the member lists follow.
+    browser.type_line(&bob, "/join kitchen")?;
+    browser.wait_for_line(&bob, "*** you are now in kitchen")?;
+    browser.wait_for(
+        &bob,
+        "document.getElementById('room').textContent === 'kitchen'",
+    )?;
+    browser.wait_for(&bob, &format!("{members} === 'bob'"))?;
+    browser.wait_for(&ada, &format!("{members} === 'ada,carol'"))?;
+    browser.type_line(&ada, "/msg bob are you in the kitchen?")?;
+    browser.wait_for_line(&bob, "[pm from ada] are you in the kitchen?")?;
+
     // The server stops: the page hears why, says it is waiting, and comes back by itself
     // when a server is on the port again, under the nick it had.
     stop.set();
