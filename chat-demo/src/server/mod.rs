@@ -22,6 +22,7 @@ mod admission;
 mod connection;
 mod directory;
 mod fanout;
+mod listen;
 mod listing;
 mod outbox;
 mod session;
@@ -29,6 +30,7 @@ mod throttle;
 mod web;
 mod writer;
 
+pub use listen::Options;
 pub use web::WebLimits;
 
 use admission::Admissions;
@@ -37,8 +39,8 @@ use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
 use greenhub::net::{TcpListener, TcpStream, ToSocketAddrs};
 use greenhub::sync::Event;
-use greenhub::tls::{TlsAcceptor, TlsStream};
 use greenhub::{ServerHandle, StreamServer};
+use listen::{stream_server, Handler};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -190,51 +192,6 @@ pub struct ChatServer {
     chat: Arc<Chat>,
 }
 
-/// How a chat server is reached besides its line port, for [`ChatServer::bind_with`] and
-/// [`ChatServer::from_listener_with`]: TLS on both ports, and the web port.
-///
-/// # Examples
-///
-/// ```no_run
-/// use chat_demo::server::{ChatServer, Config, Options};
-/// greenhub::run(|| -> std::io::Result<()> {
-///     let web = greenhub::net::TcpListener::bind("127.0.0.1:8080")?;
-///     let options = Options { web: Some(web), ..Options::default() };
-///     let server = ChatServer::bind_with("127.0.0.1:7878", Config::default(), options)?;
-///     println!("open http://{}", server.web_addr().unwrap());
-///     # Ok(())
-/// })?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Default)]
-pub struct Options {
-    /// Both ports speak TLS with this acceptor (see [`crate::certs`]).
-    pub tls: Option<TlsAcceptor>,
-    /// Serves the page at `/` and the WebSocket at `/ws` on this listener.
-    pub web: Option<TcpListener>,
-}
-
-/// A connection handler, given to each `StreamServer`.
-type Handler = Arc<dyn Fn(Connection, SocketAddr) + Send + Sync>;
-
-/// A `StreamServer` on `listener` that hands `handler` plain or TLS connections.
-fn stream_server(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    handler: Handler,
-) -> StreamServer {
-    match tls {
-        None => StreamServer::from_listener(listener, move |tcp: TcpStream, peer| {
-            handler(Connection::Plain(tcp), peer)
-        }),
-        Some(acceptor) => {
-            StreamServer::from_listener_tls(listener, acceptor, move |tls: TlsStream, peer| {
-                handler(Connection::Tls(Box::new(tls)), peer)
-            })
-        }
-    }
-}
-
 impl ChatServer {
     /// Binds `addr` and serves on every hub; on Linux each hub accepts on its own
     /// `SO_REUSEPORT` listener, so no connection crosses hubs. Call it from a green thread.
@@ -348,20 +305,8 @@ impl ChatServer {
             // The session has closed its socket: only now is its place free.
             drop(admitted);
         });
-        // A browser's connections (the page, then the WebSocket) pass the same door.
         let browsers = chat.clone();
-        let web_handler: Handler = Arc::new(move |stream: Connection, peer: SocketAddr| {
-            let admitted = match browsers.admissions.admit(peer.ip()) {
-                Ok(admission) => admission,
-                Err(refusal) => {
-                    let response = web::unavailable(refusal);
-                    let _ = response.send(&stream, browsers.config.slow_grace);
-                    return;
-                }
-            };
-            browsers.web_connection(stream, peer);
-            drop(admitted);
-        });
+        let web_handler: Handler = Arc::new(move |stream, peer| browsers.browser(stream, peer));
         let started = server(handler)
             .and_then(|server| server.max_connections(limit).on_all_hubs().start())
             .and_then(|server| {

@@ -17,7 +17,6 @@
 mod http;
 mod reader;
 
-pub(super) use http::unavailable;
 pub(super) use reader::MessageReader;
 
 use super::connection::Connection;
@@ -181,9 +180,24 @@ pub(super) fn ping_frame() -> Vec<u8> {
 }
 
 impl Chat {
+    /// One connection to the web port, at the door: a browser's connections (the page, then
+    /// the WebSocket) count against the same limits as everyone's.
+    pub(super) fn browser(self: &Arc<Self>, conn: Connection, peer: SocketAddr) {
+        let admitted = match self.admissions.admit(peer.ip()) {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                let _ = http::unavailable(refusal).send(&conn, self.config.slow_grace);
+                return;
+            }
+        };
+        self.web_connection(conn, peer);
+        // The connection is closed: only now is its place free.
+        drop(admitted);
+    }
+
     /// One connection to the web port: a request for the page, answered and closed, or an
     /// upgrade to a WebSocket, which becomes a chat session.
-    pub(super) fn web_connection(self: &Arc<Self>, conn: Connection, peer: SocketAddr) {
+    fn web_connection(self: &Arc<Self>, conn: Connection, peer: SocketAddr) {
         let limits = &self.config.web;
         let request = match http::read_request(&conn, limits) {
             Ok(request) => request,
