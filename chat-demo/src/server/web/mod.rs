@@ -123,18 +123,19 @@ impl Control {
         pong.replace(payload).is_none()
     }
 
-    /// Appends what one queue entry puts on the wire: a text frame, or for [`WAKE`] the
-    /// pending pong.
+    /// Appends what one queue entry puts on the wire: the pending pong, if any, then a text
+    /// frame (none for [`WAKE`]). The pong goes out with whatever entry comes first, so a
+    /// wake-up lost to a full queue loses nothing: a full queue has entries coming.
     pub(super) fn encode(&self, entry: &str, out: &mut Vec<u8>) {
+        let pong = self
+            .pong
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(payload) = pong {
+            format(Frame::pong(payload), out);
+        }
         if entry == WAKE {
-            let pong = self
-                .pong
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(payload) = pong {
-                format(Frame::pong(payload), out);
-            }
             return;
         }
         // The page shows each line of an entry (a `/who` listing has several).

@@ -109,7 +109,8 @@ impl<'a> MessageReader<'a> {
                 Message::Binary(_) => self.lines.push_back(Incoming::InvalidUtf8),
                 Message::Ping(payload) => {
                     if self.control.answer_ping(payload.to_vec()) {
-                        // A full queue loses the pong, not the session: the next ping gets one.
+                        // A full queue loses only the wake-up: the writer sends the pong
+                        // with the next entry it takes.
                         let _ = self.outbox.try_send(Arc::from(WAKE));
                     }
                 }
