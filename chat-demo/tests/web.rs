@@ -472,3 +472,61 @@ fn a_browser_that_only_listens_to_a_busy_room_is_pinged_and_stays() -> io::Resul
         Ok(())
     })
 }
+
+#[test]
+fn sigterm_to_the_binary_says_goodbye_to_browsers_with_a_closing_frame() -> io::Result<()> {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+            "--hubs",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut out = io::BufReader::new(server.stdout.take().expect("piped"));
+    let mut web = None;
+    for _ in 0..3 {
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        if let Some(url) = line.trim().strip_prefix("chat in a browser at http://") {
+            web = Some(url.trim_end_matches('/').to_string());
+        }
+    }
+    let web: std::net::SocketAddr = web
+        .expect("the server prints its web address")
+        .parse()
+        .map_err(io::Error::other)?;
+    let pid = server.id().to_string();
+    // Should the test fail before the signal, the server must not outlive it.
+    struct Reaper(u32);
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _reaper = Reaper(server.id());
+    let outcome = greenhub::run(move || -> io::Result<()> {
+        let mut browser = WebClient::connect(web)?;
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?;
+        assert_eq!(browser.line()?, "*** server shutting down; goodbye");
+        match browser.message()? {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+            other => panic!("expected a closing frame, got {other:?}"),
+        }
+        Ok(())
+    });
+    let status = server.wait()?;
+    outcome?;
+    assert!(status.success(), "exit status {status}");
+    Ok(())
+}
