@@ -503,16 +503,19 @@ fn sigterm_to_the_binary_says_goodbye_to_browsers_with_a_closing_frame() -> io::
         .map_err(io::Error::other)?;
     let pid = server.id().to_string();
     // Should the test fail before the signal, the server must not outlive it.
-    struct Reaper(u32);
+    // (Disarmed once the server is waited for, when its pid may already belong to another.)
+    struct Reaper(Option<u32>);
     impl Drop for Reaper {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .stderr(std::process::Stdio::null())
-                .status();
+            if let Some(pid) = self.0 {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
         }
     }
-    let _reaper = Reaper(server.id());
+    let mut reaper = Reaper(Some(server.id()));
     let outcome = greenhub::run(move || -> io::Result<()> {
         let mut browser = WebClient::connect(web)?;
         std::process::Command::new("kill")
@@ -526,6 +529,7 @@ fn sigterm_to_the_binary_says_goodbye_to_browsers_with_a_closing_frame() -> io::
         Ok(())
     });
     let status = server.wait()?;
+    reaper.0 = None;
     outcome?;
     assert!(status.success(), "exit status {status}");
     Ok(())
