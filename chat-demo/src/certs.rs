@@ -3,7 +3,7 @@
 //! authority (`chat-client --tls --ca FILE`). Everything runs on rustls through
 //! `greenhub::tls`, with ring as the crypto provider.
 
-use greenhub::tls::rustls::pki_types::pem::PemObject;
+use greenhub::tls::rustls::pki_types::pem::{Error as PemError, PemObject};
 use greenhub::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use greenhub::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use greenhub::tls::{TlsAcceptor, TlsConnector};
@@ -72,7 +72,10 @@ pub fn acceptor_from_files(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
             format!("{}: no certificate in it", cert.display()),
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| pem_error(key, err))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| match err {
+        PemError::NoItemsFound => pem_error(key, "no private key in it"),
+        err => pem_error(key, err),
+    })?;
     acceptor(chain, key)
 }
 

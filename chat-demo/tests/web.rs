@@ -534,3 +534,68 @@ fn sigterm_to_the_binary_says_goodbye_to_browsers_with_a_closing_frame() -> io::
     assert!(status.success(), "exit status {status}");
     Ok(())
 }
+
+#[test]
+fn the_binary_serves_tls_with_the_certificate_and_key_files_it_is_given() -> io::Result<()> {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("chat-tls-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .map_err(io::Error::other)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem())?;
+    std::fs::write(&key, made.key_pair.serialize_pem())?;
+
+    // A key file that holds no key is refused at start-up, with the file's name.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&cert)
+        .output()?;
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("cert.pem: no private key in it"), "{why}");
+
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            "off",
+            "--hubs",
+            "1",
+            "--tls-cert",
+        ])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut out = io::BufReader::new(server.stdout.take().expect("piped"));
+    let mut banner = String::new();
+    out.read_line(&mut banner)?;
+    let addr: std::net::SocketAddr = banner
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(io::Error::other)?;
+    let ca = cert.clone();
+    let welcome = greenhub::run(move || -> io::Result<String> {
+        let connector = chat_demo::certs::connector_trusting(&ca)?;
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let tls = connector.connect("localhost", tcp)?;
+        let mut welcome = String::new();
+        io::BufReader::new(&tls).read_line(&mut welcome)?;
+        Ok(welcome)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(welcome?.starts_with("*** welcome"));
+    Ok(())
+}
