@@ -41,6 +41,7 @@ fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::
         rate,
         timeout: Duration::from_secs(30),
         burst: false,
+        ..LoadConfig::default()
     };
     let pid = server.id();
     let cpu_before = process_cpu_ns(pid).unwrap_or(0);

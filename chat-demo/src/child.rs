@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 pub struct ServerProcess {
     child: Child,
     addr: String,
+    web_addr: Option<String>,
 }
 
 /// The path of a binary built beside the running one (`chat-server` beside `chat-load`).
@@ -31,7 +32,8 @@ pub fn sibling(name: &str) -> io::Result<PathBuf> {
 
 impl ServerProcess {
     /// Starts `binary --listen 127.0.0.1:0 ARGS...` with warnings-only logging and waits for
-    /// the address it prints.
+    /// the address it prints. The web port is off unless `args` set `--web` (so that no two
+    /// children ever race for the default 8080).
     ///
     /// # Errors
     ///
@@ -40,6 +42,11 @@ impl ServerProcess {
     pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--web") {
+                &[][..]
+            } else {
+                &["--web", "off"][..]
+            })
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -56,9 +63,26 @@ impl ServerProcess {
         let mut output = BufReader::new(child.stdout.take().expect("piped"));
         let mut banner = String::new();
         output.read_line(&mut banner)?;
+        let addr = banner
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        // With a web port, its address follows a line later.
+        let mut web_addr = None;
+        if args.contains(&"--web") && !args.contains(&"off") {
+            for line in (&mut output).lines().take(4) {
+                let line = line?;
+                if let Some(url) = line.strip_prefix("chat in a browser at ") {
+                    let host = url.split("://").nth(1).unwrap_or_default();
+                    web_addr = Some(host.trim_end_matches('/').to_string());
+                    break;
+                }
+            }
+        }
         // Keep reading what the server prints, so that it never writes into a closed pipe.
         std::thread::spawn(move || io::copy(&mut output, &mut io::sink()));
-        let addr = banner.trim().rsplit(' ').next().unwrap_or_default();
         if addr.parse::<std::net::SocketAddr>().is_err() {
             let _ = child.kill();
             let _ = child.wait();
@@ -68,7 +92,8 @@ impl ServerProcess {
             )));
         }
         Ok(ServerProcess {
-            addr: addr.to_string(),
+            addr,
+            web_addr,
             child,
         })
     }
@@ -76,6 +101,12 @@ impl ServerProcess {
     /// The address the server listens on.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The address of the server's web port, when `--web` was among its arguments (and not
+    /// `off`): `ServerProcess::start(&binary, &["--web", "127.0.0.1:0"])?.web_addr()`.
+    pub fn web_addr(&self) -> Option<&str> {
+        self.web_addr.as_deref()
     }
 
     /// The server's process id.

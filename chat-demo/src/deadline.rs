@@ -41,17 +41,43 @@ pub const LINE_TIMEOUT: &str = "line timeout";
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Deadlines<'a> {
-    stream: &'a TcpStream,
+pub struct Deadlines<'a, S = TcpStream> {
+    stream: &'a S,
     idle: Duration,
     line: Duration,
     /// When the first byte of the unfinished line arrived.
     line_started: Option<Instant>,
 }
 
-impl<'a> Deadlines<'a> {
+/// A stream whose reads can be given a timeout, as [`TcpStream::set_read_timeout`] does, so
+/// that [`Deadlines`] can run over it (the server's TLS connections implement it too).
+///
+/// # Examples
+///
+/// ```
+/// use chat_demo::deadline::ReadTimeout;
+/// fn patient(stream: &impl ReadTimeout) -> std::io::Result<()> {
+///     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+/// }
+/// ```
+pub trait ReadTimeout {
+    /// Makes reads that wait longer than `timeout` fail with `ErrorKind::TimedOut`.
+    ///
+    /// # Errors
+    ///
+    /// What the socket option reports (a zero timeout is refused).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl ReadTimeout for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl<'a, S> Deadlines<'a, S> {
     /// Reads from `stream`, allowing `idle` of silence and `line` for a line to finish.
-    pub fn new(stream: &'a TcpStream, idle: Duration, line: Duration) -> Deadlines<'a> {
+    pub fn new(stream: &'a S, idle: Duration, line: Duration) -> Deadlines<'a, S> {
         Deadlines {
             stream,
             idle,
@@ -61,7 +87,10 @@ impl<'a> Deadlines<'a> {
     }
 }
 
-impl Read for Deadlines<'_> {
+impl<S: ReadTimeout> Read for Deadlines<'_, S>
+where
+    for<'b> &'b S: Read,
+{
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let now = Instant::now();
         let line_left = self

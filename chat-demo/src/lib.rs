@@ -4,6 +4,7 @@
 //! client's terminal ([`text`]). The `chat-server` binary is a thin `main` around
 //! [`server::serve`].
 
+pub mod certs;
 pub mod child;
 pub mod command;
 pub mod deadline;

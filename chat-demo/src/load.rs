@@ -5,11 +5,16 @@
 //! Two paces: a steady rate per client (people chatting), or a burst (every client writes all
 //! its lines at once, then reads, as a plain sequential socket client does; the load that
 //! showed queues filling faster than their writers could run).
+//!
+//! Some of the clients may be browsers' WebSockets on the web port (`web_clients`): the same
+//! lines in text frames, checked the same way, in the same rooms as the line clients.
+
+mod web;
 
 use greenhub::net::TcpStream;
 use greenhub::sync::{Event, WaitGroup};
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +33,10 @@ pub struct LoadConfig {
     /// (`rate` is ignored). The lines must fit the kernel's socket buffers: a client that is
     /// still writing is not reading, which is what a slow client is.
     pub burst: bool,
+    /// The chat's web port, for `web_clients`.
+    pub web: String,
+    /// Clients that connect as browsers do, by WebSocket to `web`, besides `clients`.
+    pub web_clients: usize,
 }
 
 impl Default for LoadConfig {
@@ -41,6 +50,8 @@ impl Default for LoadConfig {
             rate: 10.0,
             timeout: Duration::from_secs(60),
             burst: false,
+            web: "127.0.0.1:8080".into(),
+            web_clients: 0,
         }
     }
 }
@@ -88,7 +99,7 @@ impl LoadReport {
     pub fn to_json(&self, config: &LoadConfig) -> serde_json::Value {
         serde_json::json!({
             "clients": config.clients, "rooms": config.rooms, "messages_per_client": config.messages,
-            "rate_per_client": config.rate, "burst": config.burst, "incomplete": self.incomplete, "expected": self.expected, "delivered": self.delivered,
+            "rate_per_client": config.rate, "burst": config.burst, "web_clients": config.web_clients, "incomplete": self.incomplete, "expected": self.expected, "delivered": self.delivered,
             "lost": self.lost(), "duplicates": self.duplicates, "out_of_order": self.out_of_order,
             "elapsed_s": self.elapsed.as_secs_f64(), "deliveries_per_s": self.per_second(),
             "p50_us": self.latency_us(0.50), "p99_us": self.latency_us(0.99), "p999_us": self.latency_us(0.999),
@@ -143,12 +154,9 @@ fn expect_reply(
 /// ```
 pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<LoadReport> {
     let base = Instant::now();
+    let everyone = config.clients + config.web_clients;
     let room_sizes: Vec<u64> = (0..config.rooms)
-        .map(|r| {
-            (0..config.clients)
-                .filter(|c| c % config.rooms == r)
-                .count() as u64
-        })
+        .map(|r| (0..everyone).filter(|c| c % config.rooms == r).count() as u64)
         .collect();
     let expected: u64 = room_sizes
         .iter()
@@ -158,12 +166,19 @@ pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<
     let ready = WaitGroup::new();
     let go = Arc::new(Event::new());
     let done = WaitGroup::new();
-    let mut connections = Vec::with_capacity(config.clients);
-    for i in 0..config.clients {
-        let stream = TcpStream::connect(config.server.as_str())?;
+    let mut connections = Vec::with_capacity(everyone);
+    for i in 0..everyone {
+        let browser = i >= config.clients;
+        let addr = if browser { &config.web } else { &config.server };
+        let stream = TcpStream::connect(addr.as_str())?;
         stream.set_read_timeout(Some(config.timeout))?;
         stream.set_nodelay(true)?;
-        connections.push((i, Arc::new(stream)));
+        let link = if browser {
+            Link::Web(Arc::new(web::WebLink::connect(addr, stream)?))
+        } else {
+            Link::Line(stream)
+        };
+        connections.push((i, Arc::new(link)));
     }
     for (i, stream) in connections {
         let room = i % config.rooms;
@@ -233,6 +248,42 @@ fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
     tally.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A load client's connection.
+enum Link {
+    Line(TcpStream),
+    Web(Arc<web::WebLink>),
+}
+
+impl Link {
+    /// Sends `text`, one or more lines each ending in `\n`.
+    fn send_lines(&self, text: &str) -> io::Result<()> {
+        match self {
+            Link::Line(stream) => (&*stream).write_all(text.as_bytes()),
+            Link::Web(link) => link.send_lines(text),
+        }
+    }
+
+    /// The lines the server sends.
+    fn lines(self: &Arc<Self>) -> Box<dyn Iterator<Item = io::Result<String>>> {
+        match &**self {
+            Link::Line(_) => Box::new(BufReader::new(LineReads(self.clone())).lines()),
+            Link::Web(link) => Box::new(link.lines()),
+        }
+    }
+}
+
+/// Reads a line client's socket through its shared [`Link`].
+struct LineReads(Arc<Link>);
+
+impl Read for LineReads {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &*self.0 {
+            Link::Line(stream) => (&*stream).read(buf),
+            Link::Web(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+}
+
 /// One simulated person.
 struct Client {
     i: usize,
@@ -250,17 +301,17 @@ impl Client {
     /// load lines it heard before the server closed or it had them all.
     fn run(
         &self,
-        stream: &Arc<TcpStream>,
+        stream: &Arc<Link>,
         ready: WaitGroup,
         go: &Event,
         tally: &Mutex<Tally>,
     ) -> io::Result<u64> {
         let (i, room) = (self.i, self.room);
-        let mut lines = BufReader::new(&**stream).lines();
+        let mut lines = stream.lines();
         expect_reply(&mut lines, "*** welcome")?;
-        writeln!(&**stream, "/nick load-{i}")?;
+        stream.send_lines(&format!("/nick load-{i}\n"))?;
         expect_reply(&mut lines, "*** you are now")?;
-        writeln!(&**stream, "/join room-{room}")?;
+        stream.send_lines(&format!("/join room-{room}\n"))?;
         expect_reply(&mut lines, "*** you are now in")?;
         drop(ready);
         go.wait();
@@ -271,7 +322,7 @@ impl Client {
                 let burst: String = (0..self.messages)
                     .map(|seq| format!("LOAD {i} {seq} {stamp}\n"))
                     .collect();
-                (&**stream).write_all(burst.as_bytes())?;
+                stream.send_lines(&burst)?;
                 None
             }
             Some(rate) => Some(self.steady_sender(stream.clone(), rate)),
@@ -284,11 +335,7 @@ impl Client {
     }
 
     /// Numbered, time-stamped messages at `rate`, in a green thread of their own.
-    fn steady_sender(
-        &self,
-        stream: Arc<TcpStream>,
-        rate: f64,
-    ) -> greenhub::JoinHandle<io::Result<()>> {
+    fn steady_sender(&self, stream: Arc<Link>, rate: f64) -> greenhub::JoinHandle<io::Result<()>> {
         let (i, messages, base) = (self.i, self.messages, self.base);
         greenhub::spawn(move || -> io::Result<()> {
             // Clients start at spread-out moments within one send period, as people do.
@@ -297,7 +344,7 @@ impl Client {
             for seq in 0..messages {
                 greenhub::sleep_until(start + Duration::from_secs_f64(seq as f64 / rate));
                 let stamp = base.elapsed().as_nanos() as u64;
-                writeln!(&*stream, "LOAD {i} {seq} {stamp}")?;
+                stream.send_lines(&format!("LOAD {i} {seq} {stamp}\n"))?;
             }
             Ok(())
         })

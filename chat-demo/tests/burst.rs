@@ -90,6 +90,8 @@ fn the_same_burst_on_two_hubs_drops_nobody_and_starves_no_one() -> io::Result<()
             "2",
             "--max-per-ip",
             "0",
+            "--web",
+            "off",
         ])
         .args(["--connects-per-minute", "0"])
         .env("GREENHUB_BLOCKING_DETECTOR_MS", STALL_MS)

@@ -25,6 +25,7 @@ fn every_message_reaches_every_other_member_once_and_in_order() -> std::io::Resu
             rate: 200.0,
             timeout: Duration::from_secs(20),
             burst: false,
+            ..LoadConfig::default()
         };
         let report = run(&load, |_| {})?;
         shutdown.set();

@@ -448,7 +448,7 @@ fn help_and_quit() {
 #[test]
 fn the_binary_starts_serves_and_exits_0_on_sigterm() -> io::Result<()> {
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--listen", "127.0.0.1:0", "--hubs", "1"])
+        .args(["--listen", "127.0.0.1:0", "--hubs", "1", "--web", "off"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?;

@@ -32,6 +32,8 @@ fn the_server_raises_its_descriptor_limit_and_warns_about_an_impossible_max_clie
             "1",
             "--max-clients",
             "100000000",
+            "--web",
+            "off",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

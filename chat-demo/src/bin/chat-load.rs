@@ -2,7 +2,8 @@
 //! all at once with `--burst`); reports deliveries per second and delivery latency, and checks
 //! that every message reached every other member of its room exactly once and in its sender's
 //! order. `--hubs 1,2` starts a `chat-server` (built beside this binary) on each of those hub
-//! counts in turn, runs the same load against each, and compares them.
+//! counts in turn, runs the same load against each, and compares them. `--web N` adds N
+//! browser-like clients on the web port (WebSocket), checked the same way.
 
 use chat_demo::child::{sibling, ServerProcess};
 use chat_demo::load::{run, LoadConfig, LoadReport};
@@ -34,6 +35,12 @@ struct Args {
     /// Seconds to wait for deliveries before giving up.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Browser-like clients to add, by WebSocket to --web-server.
+    #[arg(long, default_value_t = 0)]
+    web: usize,
+    /// The server's web port, for --web.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    web_server: String,
     /// Start a chat-server on each of these hub counts (comma-separated, e.g. 1,2) and run the
     /// same load against each, instead of using --server.
     #[arg(long, value_delimiter = ',')]
@@ -53,14 +60,21 @@ fn main() -> std::io::Result<()> {
         rate: args.rate.max(0.001),
         timeout: Duration::from_secs(args.timeout),
         burst: args.burst,
+        web: args.web_server.clone(),
+        web_clients: args.web.min(10_000),
     };
     let pace = if config.burst {
         "all at once".to_string()
     } else {
         format!("at {}/s", config.rate)
     };
+    let browsers = if config.web_clients > 0 {
+        format!(" and {} WebSocket clients", config.web_clients)
+    } else {
+        String::new()
+    };
     println!(
-        "{} clients in {} room(s), {} messages each {pace}",
+        "{} clients{browsers} in {} room(s), {} messages each {pace}",
         config.clients, config.rooms, config.messages
     );
     if args.hubs.is_empty() {
@@ -75,7 +89,12 @@ fn main() -> std::io::Result<()> {
     // The comparison: the same load against a fresh server on each hub count. Its servers
     // never rate-limit, so that what differs is only how many hubs serve the room.
     let server_binary = sibling("chat-server")?;
-    let max_clients = (config.clients + 10).to_string();
+    let max_clients = (config.clients + config.web_clients + 10).to_string();
+    let web_arg = if config.web_clients > 0 {
+        "127.0.0.1:0"
+    } else {
+        "off"
+    };
     let mut reports = Vec::new();
     for &hubs in &args.hubs {
         let hubs_arg = hubs.max(1).to_string();
@@ -92,11 +111,14 @@ fn main() -> std::io::Result<()> {
                 "0",
                 "--max-clients",
                 &max_clients,
+                "--web",
+                web_arg,
             ],
         )?;
         println!("\n{hubs} hub(s):");
         let report = measure(&LoadConfig {
             server: server.addr().to_string(),
+            web: server.web_addr().unwrap_or_default().to_string(),
             ..config.clone()
         })?;
         drop(server);
@@ -129,7 +151,8 @@ fn main() -> std::io::Result<()> {
 /// Runs the load on a one-hub runtime of its own, with a progress bar.
 fn measure(config: &LoadConfig) -> std::io::Result<LoadReport> {
     let rooms = config.rooms;
-    let sizes = (0..rooms).map(|r| (0..config.clients).filter(|c| c % rooms == r).count() as u64);
+    let everyone = config.clients + config.web_clients;
+    let sizes = (0..rooms).map(|r| (0..everyone).filter(|c| c % rooms == r).count() as u64);
     let expected: u64 = sizes
         .map(|n| n * n.saturating_sub(1) * config.messages as u64)
         .sum();

@@ -1,8 +1,9 @@
-//! The chat server: `chat-server [--listen ADDR] [--hubs N] [--max-clients N] ...`.
-//! Sessions run on every hub (one listener per hub on Linux).
+//! The chat server: `chat-server [--listen ADDR] [--web ADDR|off] [--tls-cert F --tls-key F |
+//! --self-signed] [--hubs N] [--max-clients N] ...`. Sessions run on every hub (one listener
+//! per hub on Linux); browsers chat through the page on the web port.
 //! SIGINT or SIGTERM: every client gets a shutdown notice, queues are flushed, exit 0.
 
-use chat_demo::server::{ChatServer, Config};
+use chat_demo::server::{ChatServer, Config, Options, WebLimits};
 use clap::Parser;
 use std::io::Write;
 use std::sync::Arc;
@@ -15,6 +16,19 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
+    /// Address of the web page and its WebSocket, or "off".
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    web: String,
+    /// TLS on both ports with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// TLS on both ports with a certificate made at start-up, for trying it locally; prints
+    /// how to trust it.
+    #[arg(long)]
+    self_signed: bool,
     /// Hubs (OS threads running green threads); default: one per core.
     #[arg(long)]
     hubs: Option<usize>,
@@ -86,24 +100,74 @@ fn main() -> std::io::Result<()> {
         max_rate: args.max_rate,
         max_byte_rate: args.max_byte_rate,
         announce_limit: args.announce_limit,
+        web: WebLimits::default(),
     };
+    // With --self-signed: where the certificate went and its key's pin, told once the ports
+    // are known.
+    let mut trust = None;
+    let tls = match (&args.tls_cert, &args.tls_key, args.self_signed) {
+        (Some(cert), Some(key), _) => Some(chat_demo::certs::acceptor_from_files(cert, key)?),
+        (_, _, true) => {
+            let made = chat_demo::certs::self_signed(&["localhost", "127.0.0.1", "::1"])?;
+            let path = std::env::temp_dir().join(format!("chat-server-{}.pem", std::process::id()));
+            std::fs::write(&path, &made.cert_pem)?;
+            trust = Some((path, made.spki_sha256));
+            Some(made.acceptor)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut runtime = greenhub::Runtime::builder();
     if let Some(hubs) = args.hubs {
         runtime = runtime.hubs(hubs);
     }
     runtime.build()?.run(move || -> std::io::Result<()> {
-        let server = ChatServer::bind(args.listen.as_str(), config)?;
+        let web = match args.web.as_str() {
+            "off" => None,
+            addr => Some(greenhub::net::TcpListener::bind(addr).map_err(|err| {
+                std::io::Error::new(
+                    err.kind(),
+                    format!("cannot listen for browsers on {addr}: {err} (choose another address with --web ADDR, or --web off)"),
+                )
+            })?),
+        };
+        let options = Options { tls, web };
+        let server = ChatServer::bind_with(args.listen.as_str(), config, options)?;
         let addr = server.local_addr();
         // The banner is for a person; a closed stdout (a supervisor that stopped reading)
         // must not take the server down, so write errors are ignored.
         let mut out = std::io::stdout();
         let _ = writeln!(out, "chat server listening on {addr}");
-        let _ = writeln!(
-            out,
-            "join it with: nc {} {}   (or telnet {0} {1}); Ctrl-C stops the server",
-            addr.ip(),
-            addr.port()
-        );
+        if scheme == "https" {
+            let _ = writeln!(
+                out,
+                "join it with: chat-client --tls --ca CERT.pem {addr}; Ctrl-C stops the server"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "join it with: nc {} {}   (or telnet {0} {1}); Ctrl-C stops the server",
+                addr.ip(),
+                addr.port()
+            );
+        }
+        if let Some(web) = server.web_addr() {
+            let _ = writeln!(out, "chat in a browser at {scheme}://{web}/");
+        }
+        if let Some((path, pin)) = &trust {
+            let _ =
+                writeln!(
+                out,
+                "self-signed certificate for localhost and 127.0.0.1, written to {}; trust it:\n  \
+                 chat-client --tls --ca {0} {addr}\n  \
+                 curl --cacert {0} https://{}/\n  \
+                 chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list={pin} \
+                 https://{1}/\n  \
+                 (or import the file as an authority in the browser's certificate settings)",
+                path.display(),
+                server.web_addr().map_or("127.0.0.1:8080".to_string(), |a| a.to_string()),
+            );
+        }
         let _ = out.flush();
         let shutdown = Arc::new(greenhub::sync::Event::new());
         let mut signals =

@@ -153,6 +153,7 @@ fn main() -> std::io::Result<()> {
         rate: args.rate,
         timeout: Duration::from_secs(120),
         burst: false,
+        ..LoadConfig::default()
     };
     let rss_at_start = rss_kib(pid);
     let mut samples = vec![Sample {

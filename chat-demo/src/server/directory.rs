@@ -4,10 +4,10 @@
 //! a chat line: a broadcast reads a room's per-hub head counts (atomics in [`Room`]) and its own
 //! hub's shard (see `fanout.rs`), so lines on different hubs never meet at a lock.
 
+use super::connection::Connection;
 use super::outbox::Outbox;
 use super::LOBBY;
 use crate::text::{nick_key, room_key};
-use greenhub::net::TcpStream;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ pub(super) struct Entry {
     pub(super) room: Arc<Room>,
     pub(super) hub: usize,
     pub(super) outbox: Outbox,
-    pub(super) stream: Arc<TcpStream>,
+    pub(super) stream: Arc<Connection>,
 }
 
 /// Everyone connected.
@@ -87,7 +87,7 @@ impl Directory {
         &mut self,
         hub: usize,
         outbox: Outbox,
-        stream: Arc<TcpStream>,
+        stream: Arc<Connection>,
     ) -> (u64, String, Arc<Room>) {
         let id = self.next_id;
         self.next_id += 1;

@@ -12,24 +12,35 @@
 //!   directory (one lock): nicks, rooms, head counts per hub; taken on join/leave/rename only
 //! ```
 //!
+//! Browsers reach the same rooms through a second port (`web/`): a page, and a WebSocket whose
+//! session is the same sequential loop with another framing. Either port can speak TLS.
+//!
 //! A client is dropped as too slow only when its queue is full *and* its socket has accepted
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
 
 mod admission;
+mod connection;
 mod directory;
 mod fanout;
+mod listen;
 mod listing;
 mod outbox;
 mod session;
 mod throttle;
+mod web;
 mod writer;
 
+pub use listen::Options;
+pub use web::WebLimits;
+
 use admission::Admissions;
+use connection::Connection;
 use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
-use greenhub::net::{TcpListener, ToSocketAddrs};
+use greenhub::net::{TcpListener, TcpStream, ToSocketAddrs};
 use greenhub::sync::Event;
 use greenhub::{ServerHandle, StreamServer};
+use listen::{stream_server, Handler};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +98,8 @@ pub struct Config {
     /// big IRC and Twitch channels do: otherwise every join into a room of n people costs n
     /// lines, and a crowd arriving at once floods every member's queue with notices.
     pub announce_limit: usize,
+    /// Limits of the web port (request heads, WebSocket messages, keep-alive).
+    pub web: WebLimits,
 }
 
 impl Default for Config {
@@ -106,6 +119,7 @@ impl Default for Config {
             max_rate: 20,
             max_byte_rate: 8 * 1024,
             announce_limit: 100,
+            web: WebLimits::default(),
         }
     }
 }
@@ -174,6 +188,7 @@ struct Chat {
 /// ```
 pub struct ChatServer {
     server: ServerHandle,
+    web: Option<ServerHandle>,
     chat: Arc<Chat>,
 }
 
@@ -185,7 +200,32 @@ impl ChatServer {
     ///
     /// When the address cannot be bound.
     pub fn bind<A: ToSocketAddrs>(addr: A, config: Config) -> io::Result<ChatServer> {
-        ChatServer::start(config, |handler| StreamServer::bind(addr, handler))
+        ChatServer::bind_with(addr, config, Options::default())
+    }
+
+    /// As [`bind`](Self::bind), with TLS or the web port as `options` say. With TLS, one
+    /// acceptor hands the clients to the hubs (each client's handshake runs on its own hub).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn bind_with<A: ToSocketAddrs>(
+        addr: A,
+        config: Config,
+        options: Options,
+    ) -> io::Result<ChatServer> {
+        match options.tls {
+            None => ChatServer::start(
+                config,
+                |handler| {
+                    StreamServer::bind(addr, move |tcp: TcpStream, peer| {
+                        handler(Connection::Plain(tcp), peer)
+                    })
+                },
+                options,
+            ),
+            Some(_) => ChatServer::from_listener_with(TcpListener::bind(addr)?, config, options),
+        }
     }
 
     /// Serves on a listener bound elsewhere (port 0 in tests): one acceptor hands the clients
@@ -195,16 +235,51 @@ impl ChatServer {
     ///
     /// When the listener's address cannot be read.
     pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<ChatServer> {
-        ChatServer::start(config, |handler| {
-            Ok(StreamServer::from_listener(listener, handler))
-        })
+        ChatServer::from_listener_with(listener, config, Options::default())
+    }
+
+    /// As [`from_listener`](Self::from_listener), with TLS or the web port as `options` say.
+    ///
+    /// # Errors
+    ///
+    /// When a listener's address cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chat_demo::server::{ChatServer, Config, Options};
+    /// use greenhub::net::TcpListener;
+    /// greenhub::run(|| -> std::io::Result<()> {
+    ///     let web = TcpListener::bind("127.0.0.1:0")?;
+    ///     let web_addr = web.local_addr()?;
+    ///     let options = Options { web: Some(web), ..Options::default() };
+    ///     let line = TcpListener::bind("127.0.0.1:0")?;
+    ///     let server = ChatServer::from_listener_with(line, Config::default(), options)?;
+    ///     assert_eq!(server.web_addr(), Some(web_addr));
+    ///     let shutdown = greenhub::sync::Event::new();
+    ///     shutdown.set();
+    ///     server.run_until(&shutdown);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_listener_with(
+        listener: TcpListener,
+        config: Config,
+        options: Options,
+    ) -> io::Result<ChatServer> {
+        let tls = options.tls.clone();
+        ChatServer::start(
+            config,
+            |handler| Ok(stream_server(listener, tls, handler)),
+            options,
+        )
     }
 
     fn start(
         config: Config,
-        server: impl FnOnce(
-            Box<dyn Fn(greenhub::net::TcpStream, SocketAddr) + Send + Sync>,
-        ) -> io::Result<StreamServer>,
+        server: impl FnOnce(Handler) -> io::Result<StreamServer>,
+        options: Options,
     ) -> io::Result<ChatServer> {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let limit = config.max_clients.saturating_add(FULL_NOTICES);
@@ -216,7 +291,7 @@ impl ChatServer {
             sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
         let sessions = chat.clone();
-        let handler = Box::new(move |stream: greenhub::net::TcpStream, peer: SocketAddr| {
+        let handler: Handler = Arc::new(move |stream: Connection, peer: SocketAddr| {
             let admitted = match sessions.admissions.admit(peer.ip()) {
                 Ok(admission) => admission,
                 Err(refusal) => {
@@ -224,16 +299,34 @@ impl ChatServer {
                     return;
                 }
             };
-            if let Err(err) = sessions.session(stream) {
+            if let Err(err) = sessions.session(stream, session::Transport::Lines) {
                 log::debug!("client {peer}: {err}");
             }
             // The session has closed its socket: only now is its place free.
             drop(admitted);
         });
-        let started =
-            server(handler).and_then(|server| server.max_connections(limit).on_all_hubs().start());
+        let browsers = chat.clone();
+        let web_handler: Handler = Arc::new(move |stream, peer| browsers.browser(stream, peer));
+        let started = server(handler)
+            .and_then(|server| server.max_connections(limit).on_all_hubs().start())
+            .and_then(|server| {
+                let Some(listener) = options.web else {
+                    return Ok((server, None));
+                };
+                let web = stream_server(listener, options.tls, web_handler)
+                    .max_connections(limit)
+                    .on_all_hubs()
+                    .start();
+                match web {
+                    Ok(web) => Ok((server, Some(web))),
+                    Err(err) => {
+                        server.stop(Duration::ZERO);
+                        Err(err)
+                    }
+                }
+            });
         match started {
-            Ok(server) => Ok(ChatServer { server, chat }),
+            Ok((server, web)) => Ok(ChatServer { server, web, chat }),
             Err(err) => {
                 chat.rooms.stop();
                 Err(err)
@@ -244,6 +337,12 @@ impl ChatServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The address of the web port, if there is one (see
+    /// [`from_listener_with`](Self::from_listener_with) for an example).
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().map(ServerHandle::local_addr)
     }
 
     /// How many sessions each hub has run so far, by hub index: a count that only grows,
@@ -274,7 +373,10 @@ impl ChatServer {
         shutdown.wait();
         log::info!("shutting down");
         self.chat.shut_everyone_down();
-        let cancelled = self.server.stop(SHUTDOWN_GRACE);
+        let mut cancelled = self.server.stop(SHUTDOWN_GRACE);
+        if let Some(web) = self.web {
+            cancelled += web.stop(SHUTDOWN_GRACE);
+        }
         if cancelled > 0 {
             log::warn!(
                 "{cancelled} client(s) did not finish within {SHUTDOWN_GRACE:?} of shutdown"
@@ -317,10 +419,11 @@ fn line(text: impl Into<String>) -> Arc<str> {
 
 impl Chat {
     /// Tells a connection that may not come in why, within `slow_grace`, before the close.
-    fn refuse(&self, stream: &greenhub::net::TcpStream, refusal: &str) {
+    fn refuse(&self, stream: &Connection, refusal: &str) {
         use std::io::Write;
         let _ = stream.set_write_timeout(Some(self.config.slow_grace));
         let _ = (&*stream).write_all(refusal.as_bytes());
+        let _ = (&*stream).flush();
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 

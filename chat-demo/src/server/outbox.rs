@@ -9,7 +9,7 @@
 //! queue is *full*, for that rule, when the last line offered to it did not fit and nothing
 //! has been taken from it since.
 
-use greenhub::sync::{bounded, Event, Receiver, Sender, TrySendError};
+use greenhub::sync::{bounded, Event, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +41,10 @@ pub(super) struct Inbox {
     lines: Receiver<Arc<str>>,
     sendq: Arc<Sendq>,
 }
+
+/// Nothing came within the time given.
+#[derive(Debug)]
+pub(super) struct Elapsed;
 
 /// The client is gone: its writer ended.
 #[derive(Debug)]
@@ -131,6 +135,16 @@ impl Inbox {
     /// The next line, waiting for one; `None` once every [`Outbox`] is dropped.
     pub(super) fn recv(&self) -> Option<Arc<str>> {
         self.lines.recv().ok().map(|line| self.took(line))
+    }
+
+    /// The next line, waiting for one up to `timeout`: `Err` when none came in time,
+    /// `Ok(None)` once every [`Outbox`] is dropped.
+    pub(super) fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<str>>, Elapsed> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Ok(Some(self.took(line))),
+            Err(RecvTimeoutError::Timeout) => Err(Elapsed),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+        }
     }
 
     /// The next line if one is queued.

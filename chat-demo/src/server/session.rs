@@ -2,18 +2,23 @@
 //! below (read a line, act on it), beside the writer green thread of `writer.rs`. The session
 //! keeps what it needs for every line (its id, nick and room) to itself, so a chat line asks
 //! the shared directory nothing.
+//!
+//! The loop does not know whether its lines come from nc or from a browser: a [`Transport`]
+//! picks the reader (lines, or WebSocket messages through `web/`) and the writer's framing,
+//! and everything else (rooms, commands, queue, limits, the slow-reader rule) is the same.
 
+use super::connection::Connection;
 use super::directory::Room;
 use super::listing;
 use super::outbox::{outbox, Outbox};
 use super::throttle::{cost, Throttle};
-use super::writer::Writer;
+use super::web::{self, Control, MessageReader};
+use super::writer::{Framing, Writer};
 use super::{line, Chat, Kind, TimeSlice, LOBBY};
 use crate::command::{parse, Command, HELP};
 use crate::deadline::{Deadlines, LINE_TIMEOUT};
 use crate::framing::{Incoming, LineReader};
 use crate::text::{room_key, sanitize, validate_nick, validate_room};
-use greenhub::net::TcpStream;
 use greenhub::sync::TrySendError;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
@@ -31,6 +36,31 @@ struct Me {
     backlogged: bool,
 }
 
+// ANCHOR: transport
+/// How a client's lines travel.
+pub(super) enum Transport {
+    /// Text lines, as from nc or telnet.
+    Lines,
+    /// WebSocket text messages, from a browser; the bytes read past the upgrade request.
+    WebSocket(Vec<u8>),
+}
+
+/// Where the session loop gets its lines: a [`LineReader`] or a browser's [`MessageReader`].
+enum Reader<'a> {
+    Lines(LineReader<Deadlines<'a, Connection>>),
+    WebSocket(Box<MessageReader<'a>>),
+}
+
+impl Reader<'_> {
+    fn next_line(&mut self) -> io::Result<Option<Incoming>> {
+        match self {
+            Reader::Lines(lines) => lines.next_line(),
+            Reader::WebSocket(messages) => messages.next_line(),
+        }
+    }
+}
+// ANCHOR_END: transport
+
 /// What a command asks of the session loop.
 enum Reply {
     Tell(String),
@@ -40,12 +70,16 @@ enum Reply {
 impl Chat {
     // ANCHOR: session
     /// One client, from welcome to goodbye: plain sequential code.
-    pub(super) fn session(self: &Arc<Self>, stream: TcpStream) -> io::Result<()> {
+    pub(super) fn session(
+        self: &Arc<Self>,
+        stream: Connection,
+        transport: Transport,
+    ) -> io::Result<()> {
         // Chat lines are small and must go out at once, not wait for Nagle's algorithm to
         // collect more behind an unacknowledged one (a 40 ms stall on delayed ACKs).
-        stream.set_nodelay(true)?;
+        stream.tcp().set_nodelay(true)?;
         if let Some(bytes) = self.config.send_buffer {
-            socket2::SockRef::from(&stream).set_send_buffer_size(bytes)?;
+            socket2::SockRef::from(stream.tcp()).set_send_buffer_size(bytes)?;
         }
         // The reader and the writer share the socket (each waits in its own direction), and
         // the directory keeps it to end the session at shutdown: one descriptor per client.
@@ -55,16 +89,33 @@ impl Chat {
             Ok(me) => me,
             Err(refusal) => {
                 stream.set_write_timeout(Some(self.config.slow_grace))?;
-                return (&*stream).write_all(refusal.as_bytes());
+                // No writer runs yet: this green thread is the only one writing.
+                let mut refusal = refusal.as_bytes().to_vec();
+                if let Transport::WebSocket(_) = transport {
+                    let text = String::from_utf8_lossy(&refusal).into_owned();
+                    refusal = web::text_frame(&text);
+                    refusal.extend(web::close_frame(web::GOING_AWAY, ""));
+                }
+                (&*stream).write_all(&refusal)?;
+                return (&*stream).flush();
             }
         };
         self.sessions[me.hub].fetch_add(1, Ordering::Relaxed);
-        let writer = Writer::start(stream.clone(), queue, self.config.slow_grace);
+        let control = Arc::new(Control::new(self.config.web.ping_interval));
+        let framing = match transport {
+            Transport::Lines => Framing::Lines,
+            Transport::WebSocket(_) => Framing::WebSocket(control.clone()),
+        };
+        let writer = Writer::start(stream.clone(), queue, self.config.slow_grace, framing);
         log::info!(
-            "{} joined from {} (hub {})",
+            "{} joined from {} (hub {}{})",
             me.nick,
-            stream.peer_addr()?,
-            me.hub
+            stream.tcp().peer_addr()?,
+            me.hub,
+            match transport {
+                Transport::Lines => "",
+                Transport::WebSocket(_) => ", browser",
+            }
         );
         let _ = outbox.send(line(format!(
             "*** welcome! you are {}, in room {LOBBY}. {HELP}",
@@ -76,8 +127,20 @@ impl Chat {
         // Readers take turns with the writers they fill and with each other: without this,
         // the readers woken together by one poll could each broadcast before any writer ran.
         let mut slice = TimeSlice::new();
-        let reads = Deadlines::new(&stream, self.config.idle_timeout, self.config.line_timeout);
-        let mut lines = LineReader::new(reads, self.config.max_line);
+        let mut lines = match transport {
+            Transport::Lines => {
+                let reads =
+                    Deadlines::new(&*stream, self.config.idle_timeout, self.config.line_timeout);
+                Reader::Lines(LineReader::new(reads, self.config.max_line))
+            }
+            Transport::WebSocket(leftover) => Reader::WebSocket(Box::new(MessageReader::new(
+                &stream,
+                leftover,
+                control,
+                outbox.clone(),
+                &self.config,
+            ))),
+        };
         let mut throttle = self.throttle();
         let result = loop {
             let incoming = match lines.next_line() {
@@ -133,7 +196,8 @@ impl Chat {
             slice.take_turns(std::mem::take(&mut me.backlogged));
         };
         self.leave(&me, writer.found_it_too_slow());
-        drop((me, outbox)); // the writer flushes what is queued, then ends
+        // The writer flushes what is queued, then ends (a browser's reader holds a sender).
+        drop((me, outbox, lines));
         writer.finish();
         let _ = stream.shutdown(std::net::Shutdown::Both);
         result
@@ -142,7 +206,7 @@ impl Chat {
 
     /// Registers a new client as guest-N in the lobby, unless the server is full or closing;
     /// then the error is the line to tell it.
-    fn enter(&self, outbox: &Outbox, stream: &Arc<TcpStream>) -> Result<Me, &str> {
+    fn enter(&self, outbox: &Outbox, stream: &Arc<Connection>) -> Result<Me, &str> {
         let hub = greenhub::current_hub().unwrap_or(0);
         let mut directory = self.directory();
         if directory.closing {

@@ -12,9 +12,16 @@
 //! The same rule ends the writer of a session that is over: once nobody can add to the outbox,
 //! a socket that accepts nothing for the grace period is given up on, so a session never waits
 //! forever for its writer.
+//!
+//! The writer is the only green thread that writes its client's socket once the session has
+//! begun, whatever the framing: for a browser, every queued line becomes one WebSocket text
+//! frame, and the keep-alive pings, the pongs the reader asks for and the closing frame go out
+//! here too, so no two frames can ever interleave on the wire.
 
+use super::connection::Connection;
 use super::outbox::Inbox;
-use greenhub::net::TcpStream;
+use super::web::{self, Control};
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +32,14 @@ const WRITE_BATCH: usize = 16 * 1024;
 
 /// Told to a client that is dropped as too slow, if its socket takes it.
 const TOO_SLOW: &[u8] = b"\n!!! you stopped reading and your queue filled up; disconnecting\n";
+
+/// How queued lines go on the wire.
+pub(super) enum Framing {
+    /// As they are: text lines ending in `\n`.
+    Lines,
+    /// One WebSocket text frame each, with keep-alive pings (see `web/`).
+    WebSocket(Arc<Control>),
+}
 
 /// What the session and the writer tell each other.
 #[derive(Default)]
@@ -44,13 +59,24 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer of `stream`, draining `queue`; `grace` is how long the socket may
     /// accept nothing while the queue is full.
-    pub(super) fn start(stream: Arc<TcpStream>, queue: Inbox, grace: Duration) -> Writer {
+    pub(super) fn start(
+        stream: Arc<Connection>,
+        queue: Inbox,
+        grace: Duration,
+        framing: Framing,
+    ) -> Writer {
         let flags = Arc::new(Flags::default());
+        let ping_interval = match &framing {
+            Framing::WebSocket(control) => control.ping_interval(),
+            Framing::Lines => Duration::ZERO,
+        };
         let drain = Drain {
             stream,
+            framing,
             queue,
             grace,
             flags: flags.clone(),
+            next_ping: Cell::new(Instant::now() + ping_interval),
         };
         Writer {
             green_thread: greenhub::spawn(move || drain.run()),
@@ -74,10 +100,13 @@ impl Writer {
 
 /// The writer green thread's state.
 struct Drain {
-    stream: Arc<TcpStream>,
+    stream: Arc<Connection>,
+    framing: Framing,
     queue: Inbox,
     grace: Duration,
     flags: Arc<Flags>,
+    /// When a browser's writer sends its next keep-alive ping.
+    next_ping: Cell<Instant>,
 }
 
 /// Why the writer stopped before the outbox closed.
@@ -95,46 +124,102 @@ impl Drain {
             log::debug!("writer: cannot set a write timeout: {err}");
             return;
         }
-        while let Some(first) = self.queue.recv() {
+        let stopped = loop {
+            let Some(first) = (match self.next_entry() {
+                Ok(entry) => entry,
+                Err(stop) => break Some(stop),
+            }) else {
+                break None;
+            };
             // Lines that queued up while this writer waited go out in one system call. The
             // batch buffer lives only while there is a backlog: an idle client holds none.
-            let written = match self.queue.try_recv() {
-                None => self.write_out(first.as_bytes()),
-                Some(second) => {
+            let written = match (&self.framing, self.queue.try_recv()) {
+                (Framing::Lines, None) => self.write_out(first.as_bytes()),
+                (_, second) => {
                     let mut batch = Vec::with_capacity(WRITE_BATCH);
-                    batch.extend_from_slice(first.as_bytes());
-                    batch.extend_from_slice(second.as_bytes());
+                    self.encode(&first, &mut batch);
+                    if let Some(second) = second {
+                        self.encode(&second, &mut batch);
+                    }
                     while batch.len() < WRITE_BATCH {
                         let Some(next) = self.queue.try_recv() else {
                             break;
                         };
-                        batch.extend_from_slice(next.as_bytes());
+                        self.encode(&next, &mut batch);
                     }
                     self.write_out(&batch)
                 }
             };
-            match written {
-                Ok(()) => {}
-                Err(Stop::TooSlow) => {
-                    self.flags.too_slow.store(true, Ordering::Release);
-                    // Best effort: the kernel buffer is full, so this rarely gets through,
-                    // and it must not hold anyone up.
-                    let _ = self
-                        .stream
-                        .set_write_timeout(Some(Duration::from_millis(10)));
-                    let _ = (&*self.stream).write(TOO_SLOW);
-                    break;
-                }
-                Err(Stop::Failed(err)) => {
-                    log::debug!("writer: {err}");
-                    break;
+            if let Err(stop) = written {
+                break Some(stop);
+            }
+        };
+        match stopped {
+            None => {
+                // The session is over and its queue flushed: a browser gets the closing
+                // frame (the shutdown notice went out just before it).
+                if let Framing::WebSocket(control) = &self.framing {
+                    let _ = self.write_out(&web::close_frame(control.close_code(), ""));
                 }
             }
+            Some(Stop::TooSlow) => {
+                self.flags.too_slow.store(true, Ordering::Release);
+                // Best effort: the kernel buffer is full, so this rarely gets through,
+                // and it must not hold anyone up.
+                let _ = self
+                    .stream
+                    .set_write_timeout(Some(Duration::from_millis(10)));
+                let mut goodbye = Vec::new();
+                match self.framing {
+                    Framing::Lines => goodbye.extend_from_slice(TOO_SLOW),
+                    Framing::WebSocket(_) => {
+                        let text = String::from_utf8_lossy(TOO_SLOW);
+                        goodbye.extend(web::text_frame(text.trim()));
+                        goodbye.extend(web::close_frame(web::POLICY_VIOLATION, "too slow"));
+                    }
+                }
+                let _ = (&*self.stream).write(&goodbye);
+                let _ = (&*self.stream).flush();
+            }
+            Some(Stop::Failed(err)) => log::debug!("writer: {err}"),
         }
         // Ends the session's reads too, if it is still reading: it then leaves the rooms.
         // Senders waiting for room in the outbox are let go when `self.queue` drops here.
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
+
+    // ANCHOR: next_entry
+    /// The next queued entry, or `None` once the session is over and the queue empty. A
+    /// browser's writer pings it every ping interval, busy or not: a browser that only
+    /// listens to a busy room sends nothing but its pongs, and they are what keeps it.
+    fn next_entry(&self) -> Result<Option<Arc<str>>, Stop> {
+        let Framing::WebSocket(control) = &self.framing else {
+            return Ok(self.queue.recv());
+        };
+        loop {
+            if Instant::now() >= self.next_ping.get() {
+                self.write_out(&web::ping_frame())?;
+                self.next_ping.set(Instant::now() + control.ping_interval());
+            }
+            let wait = self
+                .next_ping
+                .get()
+                .saturating_duration_since(Instant::now());
+            // Nothing in time (`Elapsed`): the ping is due.
+            if let Ok(entry) = self.queue.recv_timeout(wait) {
+                return Ok(entry);
+            }
+        }
+    }
+
+    /// Appends what one queue entry puts on the wire.
+    fn encode(&self, entry: &str, out: &mut Vec<u8>) {
+        match &self.framing {
+            Framing::Lines => out.extend_from_slice(entry.as_bytes()),
+            Framing::WebSocket(control) => control.encode(entry, out),
+        }
+    }
+    // ANCHOR_END: next_entry
 
     // ANCHOR: too_slow
     /// Writes all of `bytes`, unless the client turns out to be too slow (see the module
@@ -148,6 +233,22 @@ impl Drain {
                     bytes = &bytes[n..];
                     accepted_at = Instant::now();
                 }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    let stuck = accepted_at.elapsed() >= self.grace;
+                    let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
+                    if stuck && (self.queue.is_full() || nobody_waits) {
+                        return Err(Stop::TooSlow);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Failed(e)),
+            }
+        }
+        // TLS keeps the tail of a write in its session until it is flushed; the same rule
+        // decides how long the flush may wait.
+        while self.stream.buffers_writes() {
+            match (&*self.stream).flush() {
+                Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     let stuck = accepted_at.elapsed() >= self.grace;
                     let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
