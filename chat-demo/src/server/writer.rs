@@ -222,6 +222,15 @@ impl Drain {
     // ANCHOR_END: next_entry
 
     // ANCHOR: too_slow
+    /// After a write timed out: the client is too slow once its socket has accepted nothing
+    /// for the grace period while its queue is full (or its session is over and nobody else
+    /// waits for the write to finish).
+    fn too_slow(&self, accepted_at: Instant) -> bool {
+        let stuck = accepted_at.elapsed() >= self.grace;
+        let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
+        stuck && (self.queue.is_full() || nobody_waits)
+    }
+
     /// Writes all of `bytes`, unless the client turns out to be too slow (see the module
     /// docs) or the socket fails.
     fn write_out(&self, mut bytes: &[u8]) -> Result<(), Stop> {
@@ -234,9 +243,7 @@ impl Drain {
                     accepted_at = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let stuck = accepted_at.elapsed() >= self.grace;
-                    let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
-                    if stuck && (self.queue.is_full() || nobody_waits) {
+                    if self.too_slow(accepted_at) {
                         return Err(Stop::TooSlow);
                     }
                 }
@@ -250,9 +257,7 @@ impl Drain {
             match (&*self.stream).flush() {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let stuck = accepted_at.elapsed() >= self.grace;
-                    let nobody_waits = self.flags.session_over.load(Ordering::Acquire);
-                    if stuck && (self.queue.is_full() || nobody_waits) {
+                    if self.too_slow(accepted_at) {
                         return Err(Stop::TooSlow);
                     }
                 }
