@@ -21,7 +21,8 @@ pub fn serve_one(listener: &TcpListener, screen: &mut impl Write) -> io::Result<
 pub fn type_lines(addr: impl ToSocketAddrs, keyboard: impl BufRead) -> io::Result<()> {
     let mut stream = TcpStream::connect(addr)?;
     for line in keyboard.lines() {
-        writeln!(stream, "{}", line?)?;
+        // One write per line: `writeln!` would send the text and the newline separately.
+        stream.write_all(format!("{}\n", line?).as_bytes())?;
     }
     Ok(()) // the stream closes here, and the server sees the end of its lines
 }

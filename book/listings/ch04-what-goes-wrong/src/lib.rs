@@ -108,12 +108,21 @@ pub fn serve_in_turn(
 ) -> io::Result<()> {
     for _ in 0..clients {
         let (stream, _) = listener.accept()?;
-        let mut replies = stream.try_clone()?;
-        for line in BufReader::new(stream).lines() {
-            let line = line?;
-            writeln!(log, "served: {line}")?;
-            replies.write_all(format!("echo: {line}\n").as_bytes())?;
+        // A client's error (a reset, a line that is not UTF-8) ends its turn, not the server.
+        if let Err(e) = echo_lines(stream, log) {
+            writeln!(log, "that client's connection failed: {e}")?;
         }
+    }
+    Ok(())
+}
+
+/// Echoes each line of one client back until it leaves.
+fn echo_lines(stream: TcpStream, log: &mut impl Write) -> io::Result<()> {
+    let mut replies = stream.try_clone()?;
+    for line in BufReader::new(stream).lines() {
+        let line = line?;
+        writeln!(log, "served: {line}")?;
+        replies.write_all(format!("echo: {line}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -111,6 +111,34 @@ fn clients_are_served_in_turn() -> std::io::Result<()> {
     Ok(())
 }
 
+#[test]
+fn one_clients_error_does_not_end_the_server() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut server_log = Output::default();
+    let log = server_log.clone();
+    let server = std::thread::spawn(move || {
+        ch04_what_goes_wrong::serve_in_turn(&listener, 2, &mut server_log)
+    });
+    let mut bad = TcpStream::connect(addr)?;
+    bad.write_all(b"\xff not UTF-8\n")?; // `line?` fails on this
+    let (stream, mut replies) = say(addr, "hello from ben")?;
+    let echo = hear(&mut replies)?;
+    stream.shutdown(std::net::Shutdown::Both)?;
+    drop(bad);
+    assert_eq!(
+        echo, "echo: hello from ben\n",
+        "the next client was not served"
+    );
+    server.join().unwrap()?;
+    assert!(
+        log.text().contains("that client's connection failed"),
+        "{}",
+        log.text()
+    );
+    Ok(())
+}
+
 // Reads /proc/net/tcp, which only Linux has.
 #[cfg(target_os = "linux")]
 /// Waits (up to 10 s) until the kernel's table of `port` is what `settled` wants (packets on

@@ -23,7 +23,7 @@ pub fn chat_with_threads(
     });
     let mut outgoing = stream;
     for line in keyboard.lines() {
-        writeln!(outgoing, "{}", line?)?;
+        outgoing.write_all(format!("{}\n", line?).as_bytes())?; // one write per line
     }
     outgoing.shutdown(std::net::Shutdown::Write)?; // we are done talking; keep listening
     printer.join().expect("the printer thread panicked")
@@ -149,7 +149,7 @@ pub fn talk_in_turns(
             return Ok(()); // the other side closed
         }
         write!(screen, "> {heard}")?;
-        writeln!(outgoing, "{}", typed?)?;
+        outgoing.write_all(format!("{}\n", typed?).as_bytes())?;
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ pub fn park_and_unpark() -> &'static str {
 // ANCHOR_END: park
 
 // ANCHOR: server
-/// Serves `clients` clients, each in a green thread of its own, then returns.
+/// Serves `clients` clients, each in a green thread of its own, and returns once every one
+/// of them has left: with the first error a session reported, if any.
 pub fn serve(listener: TcpListener, clients: usize) -> io::Result<()> {
     let everyone: Clients = Rc::default();
     let mut sessions = Vec::new();
@@ -42,10 +43,18 @@ pub fn serve(listener: TcpListener, clients: usize) -> io::Result<()> {
         let everyone = everyone.clone();
         sessions.push(greenhub::spawn(move || session(id, stream, everyone)));
     }
+    // Wait for every session. Returning at the first one that failed would end the server
+    // because of one client (and, from `main`, cancel every other session with it).
+    let mut first_error = None;
     for session in sessions {
-        session.join().expect("a session panicked")?;
+        let ended = session
+            .join()
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        if let Err(e) = ended {
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// One client: the loop from the first socket tutorial. It leaves the list on every way out,
@@ -59,9 +68,10 @@ fn session(id: usize, stream: TcpStream, everyone: Clients) -> io::Result<()> {
 fn relay_lines(id: usize, stream: &TcpStream, everyone: &Clients) -> io::Result<()> {
     for line in BufReader::new(stream).lines() {
         let line = line?; // parks this green thread until a line arrives
-                          // The whole message in one buffer, sent with one `write_all`: `writeln!` with
-                          // arguments would make several writes, and a write that parks between them would let
-                          // another session's line land in the middle of this one.
+
+        // The whole message in one buffer, sent with one `write_all`: `writeln!` with
+        // arguments would make several writes, and a write that parks between them would let
+        // another session's line land in the middle of this one.
         let message = format!("{id}: {line}\n");
         // Copy the list out first: a `RefCell` borrow held across a write that parks would
         // make another session's `borrow_mut` panic.

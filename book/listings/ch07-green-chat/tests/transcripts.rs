@@ -75,17 +75,30 @@ fn a_session_that_fails_leaves_the_list_and_its_connection_closes() -> std::io::
     greenhub::run(|| -> std::io::Result<()> {
         let listener = greenhub::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let server = greenhub::spawn(move || ch07_green_chat::serve(listener, 2));
+        let server = greenhub::spawn(move || ch07_green_chat::serve(listener, 3));
+        // The client that fails connects first: its session is the first `serve` joins.
+        let bad = greenhub::net::TcpStream::connect(addr)?;
+        greenhub::sleep(Duration::from_millis(20));
         let ann = greenhub::net::TcpStream::connect(addr)?;
         greenhub::sleep(Duration::from_millis(20));
-        let bad = greenhub::net::TcpStream::connect(addr)?;
+        let ben = greenhub::net::TcpStream::connect(addr)?;
+        ben.set_read_timeout(Some(Duration::from_secs(3)))?;
         bad.set_read_timeout(Some(Duration::from_secs(3)))?;
         (&bad).write_all(b"\xff\xfe not UTF-8\n")?; // `line?` fails on this
-                                                    // Had the session returned before leaving the list, the list's copy of its stream would
-                                                    // keep the connection open, and this read would time out instead of seeing the close.
+                                                    // Had the session returned before leaving the list, the list's copy of its stream
+                                                    // would keep the connection open, and this read would time out instead of seeing
+                                                    // the close.
         let mut rest = Vec::new();
         let closed = std::io::Read::read_to_end(&mut &bad, &mut rest).is_ok();
+        // Had `serve` returned at the first session that failed, the server would be over
+        // (in a `main`, every other session would be cancelled with it).
+        greenhub::sleep(Duration::from_millis(50));
+        let serving = !server.is_finished();
+        (&ann).write_all(b"still here\n")?;
+        let mut heard = String::new();
+        BufReader::new(&ben).read_line(&mut heard)?;
         ann.shutdown(std::net::Shutdown::Both)?;
+        ben.shutdown(std::net::Shutdown::Both)?;
         let served = server.join().unwrap();
         let invalid = matches!(&served, Err(e) if e.kind() == std::io::ErrorKind::InvalidData);
         check(
@@ -93,7 +106,9 @@ fn a_session_that_fails_leaves_the_list_and_its_connection_closes() -> std::io::
             "output/bad_line.txt",
             &format!(
                 "the client that sent invalid UTF-8 was disconnected: {closed}\n\
-                 serve reported its session's error: {invalid}\n"
+                 the server was still serving the others: {serving}\n\
+                 ben heard ann's next line: {heard}\
+                 once all had left, serve reported the failed session's error: {invalid}\n"
             ),
         );
         Ok(())

@@ -95,7 +95,9 @@ pub fn slow_reader(addr: SocketAddr, log: &mut impl Write) -> io::Result<()> {
     let (mut worst, mut in_order) = (Duration::ZERO, true);
     for i in 0..2000 {
         let sent = Instant::now();
-        writeln!(talker.stream, "{i} {filler}")?;
+        talker
+            .stream
+            .write_all(format!("{i} {filler}\n").as_bytes())?; // one write a line
         let got = listener.wait_for("<", &mut quiet)?;
         in_order &= got.contains(&format!("> {i} "));
         worst = worst.max(sent.elapsed());

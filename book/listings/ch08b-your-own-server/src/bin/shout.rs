@@ -14,8 +14,12 @@ fn main() -> io::Result<()> {
         let mut signals = Signals::new(&[SIGINT, SIGTERM])?;
         let server = greenhub::StreamServer::bind(addr, |stream, peer| {
             let mut out = &stream;
-            for line in BufReader::new(&stream).lines().map_while(Result::ok) {
-                if writeln!(out, "{}", line.to_uppercase()).is_err() {
+            for line in BufReader::new(&stream).lines() {
+                // One write per reply: `writeln!` would send the text and the newline apart,
+                // and Nagle's algorithm could hold the newline back for 40 ms.
+                let reply = line.map(|line| format!("{}\n", line.to_uppercase()));
+                if let Err(e) = reply.and_then(|reply| out.write_all(reply.as_bytes())) {
+                    println!("{peer}: {e}"); // a reset, or a line that is not UTF-8
                     break;
                 }
             }

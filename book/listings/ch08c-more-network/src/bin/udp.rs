@@ -80,7 +80,7 @@ fn retry() -> io::Result<()> {
         match asker.recv(&mut buf) {
             Ok(n) => {
                 println!("attempt {attempt}: answer {:?}", text(&buf[..n]));
-                break;
+                return server.join().expect("the lossy server panicked");
             }
             Err(e) if e.kind() == ErrorKind::TimedOut => {
                 println!("attempt {attempt}: no answer within 100 ms, sending again");
@@ -88,7 +88,11 @@ fn retry() -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    server.join().expect("the lossy server panicked")
+    // Out of attempts: say so, rather than carry on as if the peer had answered.
+    Err(io::Error::new(
+        ErrorKind::TimedOut,
+        "no answer after 3 attempts",
+    ))
 }
 // ANCHOR_END: retry
 
