@@ -16,6 +16,7 @@
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
 
 mod admission;
+mod cluster;
 mod directory;
 mod fanout;
 mod listing;
@@ -25,6 +26,7 @@ mod throttle;
 mod writer;
 
 use admission::Admissions;
+pub use cluster::ClusterConfig;
 use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
 use greenhub::net::{TcpListener, ToSocketAddrs};
@@ -87,6 +89,9 @@ pub struct Config {
     /// big IRC and Twitch channels do: otherwise every join into a room of n people costs n
     /// lines, and a crowd arriving at once floods every member's queue with notices.
     pub announce_limit: usize,
+    /// Other servers to share rooms, nicks and private messages with through Redis (see
+    /// [`ClusterConfig`]); `None` (the default) serves on this process alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             max_rate: 20,
             max_byte_rate: 8 * 1024,
             announce_limit: 100,
+            cluster: None,
         }
     }
 }
@@ -132,7 +138,7 @@ impl Config {
 }
 
 /// What a broadcast carries: a chat line always goes out, a notice only in small rooms.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     Chat,
     Notice,
@@ -153,6 +159,8 @@ struct Chat {
     admissions: Arc<Admissions>,
     directory: Mutex<Directory>,
     rooms: Arc<Rooms>,
+    /// The other servers, when there are any.
+    cluster: Option<Arc<cluster::Cluster>>,
     /// Sessions each hub has run, for [`ChatServer::sessions_per_hub`].
     sessions: Vec<AtomicU64>,
 }
@@ -208,13 +216,21 @@ impl ChatServer {
     ) -> io::Result<ChatServer> {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let limit = config.max_clients.saturating_add(FULL_NOTICES);
+        let cluster = match &config.cluster {
+            Some(cluster) => Some(cluster::Cluster::new(cluster)?),
+            None => None,
+        };
         let chat = Arc::new(Chat {
+            cluster,
             rooms: Rooms::start(),
             admissions: Admissions::new(&config),
             config,
             directory: Mutex::new(Directory::new(hubs)),
             sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
+        if let Some(cluster) = &chat.cluster {
+            cluster.start(&chat);
+        }
         let sessions = chat.clone();
         let handler = Box::new(move |stream: greenhub::net::TcpStream, peer: SocketAddr| {
             let admitted = match sessions.admissions.admit(peer.ip()) {
@@ -235,6 +251,9 @@ impl ChatServer {
         match started {
             Ok(server) => Ok(ChatServer { server, chat }),
             Err(err) => {
+                if let Some(cluster) = &chat.cluster {
+                    cluster.stop();
+                }
                 chat.rooms.stop();
                 Err(err)
             }
@@ -279,6 +298,9 @@ impl ChatServer {
             log::warn!(
                 "{cancelled} client(s) did not finish within {SHUTDOWN_GRACE:?} of shutdown"
             );
+        }
+        if let Some(cluster) = &self.chat.cluster {
+            cluster.stop();
         }
         self.chat.rooms.stop();
     }
@@ -333,6 +355,9 @@ impl Chat {
     fn tell_room(&self, room: &Arc<Room>, except: u64, kind: Kind, message: Arc<str>) -> bool {
         if kind == Kind::Notice && room.size() > self.config.announce_limit {
             return false;
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(&room.name, kind, &message, self.config.slow_grace);
         }
         self.rooms.broadcast(room, except, message)
     }
