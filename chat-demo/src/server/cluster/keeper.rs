@@ -4,7 +4,7 @@
 //! come free and its rooms drop out of the listings within the expiry.
 
 use super::link::Link;
-use super::{nick_key, servers_key, Cluster, CLAIM, RELEASE, REPLY_TIMEOUT};
+use super::{nick_key, servers_key, Cluster, CLAIM, RELEASE};
 use crate::server::{line, Chat};
 use redis::RedisResult;
 use std::collections::{BTreeMap, HashSet};
@@ -28,8 +28,9 @@ pub(super) fn run(chat: &Chat, cluster: &Cluster) {
             continue;
         }
         cluster.changed.clear();
+        cluster.keep_current(&mut link);
         if link.is_none() {
-            match Link::connect(&cluster.info, Some(REPLY_TIMEOUT)) {
+            match cluster.connect() {
                 Ok(connected) => link = Some(connected),
                 Err(err) => {
                     log::debug!("cluster: keeper cannot connect: {err}");

@@ -26,6 +26,8 @@ pub(crate) struct Link {
     parser: redis::Parser,
     db: i64,
     open: bool,
+    /// Which subscription of the cluster this link was made under (see `Cluster::epoch`).
+    pub(crate) epoch: u64,
 }
 
 impl Link {
@@ -63,6 +65,7 @@ impl Link {
                         parser: redis::Parser::new(),
                         db: info.redis.db,
                         open: true,
+                        epoch: 0,
                     };
                     link.log_in(info)?;
                     return Ok(link);

@@ -113,6 +113,8 @@ const PUBLISH_QUEUE: usize = 8192;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a command failed, how long the others fail at once rather than wait for a connect.
 const COMMAND_PAUSE: Duration = Duration::from_secs(1);
+/// How long a server starting up waits for Redis before it serves its rooms alone.
+const STARTUP_WAIT: Duration = Duration::from_secs(2);
 
 /// Told to every client once when the link to Redis goes.
 pub(super) const LINK_LOST: &str =
@@ -159,6 +161,11 @@ pub(super) struct Cluster {
     ttl: Duration,
     /// Set while the subscriber is subscribed: the one judge of whether Redis is there.
     up: AtomicBool,
+    /// Counts the subscriber's subscriptions. A link made under an earlier one may point at a
+    /// Redis that has restarted since: it is dropped, not tried.
+    epoch: AtomicU64,
+    /// Set once the subscriber first subscribes.
+    ready: Event,
     outgoing: Sender<Outgoing>,
     queued: Mutex<Option<Receiver<Outgoing>>>,
     commands: greenhub::sync::Mutex<Commands>,
@@ -191,6 +198,8 @@ impl Cluster {
             info,
             ttl: config.claim_ttl.max(Duration::from_millis(300)),
             up: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            ready: Event::new(),
             outgoing,
             queued: Mutex::new(Some(queued)),
             commands: greenhub::sync::Mutex::new(Commands::default()),
@@ -223,6 +232,33 @@ impl Cluster {
         tasks.push(spawn_named("cluster-keeper", move || {
             keeper::run(&chat_, &cluster)
         }));
+        drop(tasks);
+        // The first clients should find the cluster there, if Redis is: wait for it a little.
+        if !self.ready.wait_timeout(STARTUP_WAIT) {
+            log::warn!(
+                "cluster: redis at {} is out of reach; serving this server's rooms alone until it is there",
+                self.info.addr
+            );
+        }
+    }
+
+    /// A new link, marked with the current subscription.
+    fn connect(&self) -> RedisResult<Link> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let mut link = Link::connect(&self.info, Some(REPLY_TIMEOUT))?;
+        link.epoch = epoch;
+        Ok(link)
+    }
+
+    /// Drops `link` if it was made before the subscriber's latest subscription or failed.
+    fn keep_current(&self, link: &mut Option<Link>) {
+        let current = self.epoch.load(Ordering::Acquire);
+        if link
+            .as_ref()
+            .is_some_and(|l| l.epoch != current || !redis::ConnectionLike::is_open(l))
+        {
+            *link = None;
+        }
     }
 
     /// Ends the cluster's green threads and takes this server's part of `/who` and `/rooms`
@@ -307,6 +343,7 @@ impl Cluster {
             return Err(away());
         }
         let mut commands = self.commands.lock();
+        self.keep_current(&mut commands.link);
         if commands.link.is_none() {
             if commands
                 .failed_at
@@ -314,7 +351,7 @@ impl Cluster {
             {
                 return Err(away());
             }
-            match Link::connect(&self.info, Some(REPLY_TIMEOUT)) {
+            match self.connect() {
                 Ok(link) => commands.link = Some(link),
                 Err(err) => {
                     commands.failed_at = Some(Instant::now());

@@ -5,7 +5,7 @@
 
 use super::link::Link;
 use super::wire::Message;
-use super::{server_channel, Cluster, Outgoing, REPLY_TIMEOUT, ROOMS_CHANNEL};
+use super::{server_channel, Cluster, Outgoing, ROOMS_CHANNEL};
 use greenhub::sync::Receiver;
 use redis::ConnectionLike;
 use std::time::{Duration, Instant};
@@ -34,12 +34,13 @@ pub(super) fn run(cluster: &Cluster, queue: Receiver<Outgoing>) {
             cluster.count_dropped(batch.len() as u64, "redis is away");
             continue;
         }
+        cluster.keep_current(&mut link);
         if link.is_none() {
             if Instant::now() < retry_at {
                 cluster.count_dropped(batch.len() as u64, "redis is away");
                 continue;
             }
-            match Link::connect(&cluster.info, Some(REPLY_TIMEOUT)) {
+            match cluster.connect() {
                 Ok(connected) => link = Some(connected),
                 Err(err) => {
                     log::debug!("cluster: publisher cannot connect: {err}");

@@ -30,7 +30,9 @@ pub(super) fn run(chat: &Chat, cluster: &Cluster) {
         match subscribe(cluster) {
             Ok(link) => {
                 backoff = MIN_BACKOFF;
+                cluster.epoch.fetch_add(1, Ordering::AcqRel);
                 cluster.up.store(true, Ordering::Release);
+                cluster.ready.set();
                 log::info!("cluster: server {} subscribed", cluster.id);
                 // The keeper claims this server's nicks again and writes its rooms: after a
                 // restart Redis has forgotten them.
