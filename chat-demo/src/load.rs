@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
+    /// The server's address, or several separated by commas (servers of one cluster): client
+    /// `i` connects to the `i % n`-th, so every room spans every server.
     pub server: String,
     pub clients: usize,
     pub rooms: usize,
@@ -159,8 +161,9 @@ pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<
     let go = Arc::new(Event::new());
     let done = WaitGroup::new();
     let mut connections = Vec::with_capacity(config.clients);
+    let servers: Vec<&str> = config.server.split(',').map(str::trim).collect();
     for i in 0..config.clients {
-        let stream = TcpStream::connect(config.server.as_str())?;
+        let stream = TcpStream::connect(servers[i % servers.len()])?;
         stream.set_read_timeout(Some(config.timeout))?;
         stream.set_nodelay(true)?;
         connections.push((i, Arc::new(stream)));
