@@ -122,6 +122,7 @@ impl Link {
     }
 }
 
+// ANCHOR: link
 impl ConnectionLike for Link {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
         self.send_packed(cmd)?;
@@ -133,6 +134,7 @@ impl ConnectionLike for Link {
         }
         reply
     }
+    // ANCHOR_END: link
 
     fn req_packed_commands(
         &mut self,

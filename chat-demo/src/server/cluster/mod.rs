@@ -126,10 +126,12 @@ pub(super) const LINK_BACK: &str = "*** the link to the other chat servers is ba
 pub(super) const LINK_DOWN: &str =
     "!!! the other chat servers are out of reach just now: you reach this server only";
 
+// ANCHOR: claim
 /// Allows the server's own claim or a free nick; 1 when the nick is (now) this server's.
 const CLAIM: &str = "local v = redis.call('GET', KEYS[1]) \
     if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end \
     return 0";
+// ANCHOR_END: claim
 /// Deletes a claim only if it is this server's.
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
