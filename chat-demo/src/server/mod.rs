@@ -14,6 +14,10 @@
 //!
 //! A client is dropped as too slow only when its queue is full *and* its socket has accepted
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
+//!
+//! With [`Config::cluster`], several such servers share rooms, nicks, `/who`, `/rooms` and
+//! `/msg` through Redis pub/sub (`cluster/`): a room line leaves through one publisher per
+//! server and arrives through a subscriber that delivers like a hub's fan-out.
 
 mod admission;
 mod cluster;

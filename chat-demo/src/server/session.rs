@@ -157,7 +157,6 @@ impl Chat {
             return Err("*** server shutting down; goodbye\n");
         }
         let (id, nick, room) = directory.join(hub, outbox.clone(), stream.clone(), guest);
-        drop(directory);
         // Listed on its hub before anything can park: a line for the lobby that another hub
         // sends after seeing the new head count finds this member there.
         self.rooms.add(hub, &room, id, outbox.clone());
