@@ -197,6 +197,9 @@ fn hear_all(
         let expected = next
             .get_mut(from)
             .unwrap_or_else(|| panic!("{} heard an unexpected sender: {line}", client.nick));
+        if !said.starts_with("line ") && said != "END" {
+            continue; // a line from before the numbered ones (see the frozen-Redis test)
+        }
         if said == "END" {
             assert_eq!(
                 *expected, lines,
@@ -434,5 +437,53 @@ fn redis_restarted_mid_run_clients_are_told_once_and_delivery_resumes() -> io::R
         );
     }
     assert!(!bob.seen.iter().any(|l| l == "<alice> during"));
+    Ok(())
+}
+
+#[test]
+fn a_frozen_redis_is_noticed_by_its_silence_and_local_rooms_never_wait_for_it() -> io::Result<()> {
+    let Some(redis) = redis()? else { return Ok(()) };
+    let (a, b) = (server(&redis, "a", 3000)?, server(&redis, "b", 3000)?);
+    let mut alice = Client::named(&a, "alice")?;
+    let mut carol = Client::named(&a, "carol")?;
+    let mut bob = Client::named(&b, "bob")?;
+    bob.wait_for(&["alice", "carol"])?;
+    alice.wait_for(&["bob"])?;
+    let pid = redis.pid().expect("running") as libc::pid_t;
+    // SIGSTOP: Redis keeps its connections open and answers nothing; only silence tells.
+    // SAFETY: kill(2) with a pid this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let said = Instant::now();
+    alice.send("while redis is frozen")?;
+    assert_eq!(
+        carol.expect(|l| l.starts_with('<'))?,
+        "<alice> while redis is frozen"
+    );
+    let local = said.elapsed();
+    for client in [&mut alice, &mut carol, &mut bob] {
+        client.expect(|l| l.starts_with(LINK_LOST))?;
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    for client in [&mut alice, &mut carol, &mut bob] {
+        client.expect(|l| l.starts_with(LINK_BACK))?;
+    }
+    bob.wait_for(&["alice", "carol"])?;
+    say_numbered(&mut alice, 50)?;
+    hear_all(&mut bob, &["alice"], 50)?;
+    // A local line that waited for Redis would have waited 2 s (the reply timeout) or more.
+    assert!(
+        local < Duration::from_millis(1500),
+        "a local line took {local:?}"
+    );
+    for client in [&alice, &carol, &bob] {
+        assert_eq!(
+            client.count(LINK_LOST),
+            1,
+            "{}: {:#?}",
+            client.nick,
+            client.seen
+        );
+    }
     Ok(())
 }
