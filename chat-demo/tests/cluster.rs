@@ -487,3 +487,24 @@ fn a_frozen_redis_is_noticed_by_its_silence_and_local_rooms_never_wait_for_it() 
     }
     Ok(())
 }
+
+#[test]
+fn chat_load_spreads_its_clients_over_the_servers_and_every_delivery_checks_out() -> io::Result<()>
+{
+    let Some(redis) = redis()? else { return Ok(()) };
+    let (a, b) = (server(&redis, "a", 5000)?, server(&redis, "b", 5000)?);
+    let config = chat_demo::load::LoadConfig {
+        server: format!("{},{}", a.addr(), b.addr()),
+        // One room: with clients alternating between the servers, it spans both.
+        clients: 30,
+        rooms: 1,
+        messages: 20,
+        burst: true,
+        timeout: Duration::from_secs(30),
+        ..chat_demo::load::LoadConfig::default()
+    };
+    let report = greenhub::run(move || chat_demo::load::run(&config, |_| {}))?;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.delivered, 30 * 29 * 20);
+    Ok(())
+}
