@@ -508,3 +508,41 @@ fn chat_load_spreads_its_clients_over_the_servers_and_every_delivery_checks_out(
     assert_eq!(report.delivered, 30 * 29 * 20);
     Ok(())
 }
+
+#[test]
+fn a_server_stopped_cleanly_frees_its_nicks_and_rooms_at_once() -> io::Result<()> {
+    let Some(redis) = redis()? else { return Ok(()) };
+    // A long expiry: only the server's own goodbye can free the nick within the test.
+    let (a, b) = (server(&redis, "a", 60_000)?, server(&redis, "b", 60_000)?);
+    let mut zed = Client::named(&a, "zed")?;
+    let mut bob = Client::named(&b, "bob")?;
+    bob.wait_for(&["zed"])?;
+    // SAFETY: kill(2) with a pid this test started.
+    assert_eq!(
+        unsafe { libc::kill(a.pid() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    zed.expect(|l| l.starts_with("*** server shutting down"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        bob.send("/nick zed")?;
+        if bob.reply()? == "*** you are now zed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zed stayed claimed after its server said goodbye"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bob.nick = "zed".into();
+    // Its rooms go as soon as it has said goodbye, not at the expiry.
+    while bob.who()? != ["zed"] {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped server's clients stayed listed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

@@ -266,13 +266,21 @@ impl Cluster {
     /// Ends the cluster's green threads and takes this server's part of `/who` and `/rooms`
     /// out of Redis (its clients' nicks were released as they left).
     pub(super) fn stop(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        // The keeper first, so that it cannot write the state again; the subscriber last,
+        // since Redis counts as away once it is gone.
+        tasks.reverse();
+        let mut tasks = tasks.into_iter();
+        if let Some(keeper) = tasks.next() {
+            keeper.cancel();
+            let _ = keeper.join();
+        }
+        let _: RedisResult<()> = self.query(redis::cmd("DEL").arg(self.state_key()));
+        let _: RedisResult<()> = self.query(redis::cmd("SREM").arg(servers_key()).arg(&self.id));
         for task in tasks {
             task.cancel();
             let _ = task.join();
         }
-        let _: RedisResult<()> = self.query(redis::cmd("DEL").arg(self.state_key()));
-        let _: RedisResult<()> = self.query(redis::cmd("SREM").arg(servers_key()).arg(&self.id));
         self.up.store(false, Ordering::Release);
     }
 

@@ -22,7 +22,18 @@ const SILENCE: Duration = Duration::from_secs(3);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Says Redis is away when the subscriber ends, however it ends (cancelled at shutdown, or a
+/// panic): no one else would notice that nothing is delivered any more.
+struct AwayWhenGone<'a>(&'a Cluster);
+
+impl Drop for AwayWhenGone<'_> {
+    fn drop(&mut self) {
+        self.0.up.store(false, Ordering::Release);
+    }
+}
+
 pub(super) fn run(chat: &Chat, cluster: &Cluster) {
+    let _away = AwayWhenGone(cluster);
     let mut backoff = MIN_BACKOFF;
     // Whether the clients were told the link is gone (and so must hear that it is back).
     let mut told_lost = false;
