@@ -9,6 +9,9 @@
 //! Rounds interleave the contenders and the report gives medians. `--quick` runs one short round
 //! with 200 clients.
 //!
+//! Last, two chat servers sharing the room through Redis against one server, same load
+//! (`-- --cluster-only` runs just that part, without recording it).
+//!
 //! `cargo bench -p greenhub-benches --bench chat [-- --quick]`
 
 use chat_demo::load::{LoadConfig, LoadReport};
@@ -132,6 +135,11 @@ fn main() -> std::io::Result<()> {
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--cluster-only") {
+        pin_load_generator();
+        cluster_comparison(quick)?;
+        return Ok(());
+    }
     // (messages per second per client, messages per client): about 8 s of sending each.
     let (rounds, clients, loads): (usize, usize, &[(f64, usize)]) = if quick {
         (1, 200, &[(1.0, 2)])
@@ -189,8 +197,158 @@ fn main() -> std::io::Result<()> {
         idle_rows
             .push(serde_json::json!({"clients": idle, "server": contender, "kib_per_client": kib}));
     }
+    let cluster = cluster_comparison(quick)?;
     greenhub_benches::results::record(
         "chat",
-        &serde_json::json!({"rounds": rounds, "rows": rows, "idle": idle_rows}),
+        &serde_json::json!({"rounds": rounds, "rows": rows, "idle": idle_rows, "cluster": cluster}),
     )
+}
+
+/// What the cluster comparison measured of one setup.
+struct ClusterSample {
+    run: Sample,
+    /// CPU of Redis per delivery, in microseconds (0 for one server).
+    broker_cpu_us_per_delivery: f64,
+}
+
+/// Two chat servers sharing one room through Redis against one server, same load: half the
+/// clients on each server. Everything under test (one server; or two servers and Redis) runs
+/// on CPU 0, so the rows compare the same CPU budget. Returns the rows, or why there are none.
+fn cluster_comparison(quick: bool) -> std::io::Result<serde_json::Value> {
+    let (rounds, clients, rate, messages) = if quick {
+        (1, 200, 1.0, 2)
+    } else {
+        (3, 1000, 0.5, 4)
+    };
+    let mut redis = match chat_demo::child::RedisProcess::start() {
+        Ok(redis) => redis,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            println!("\n# Two servers and Redis: skipped, redis-server is not installed ({err})");
+            return Ok(serde_json::json!({"skipped": "redis-server is not installed"}));
+        }
+        Err(err) => return Err(err),
+    };
+    let offered = clients as f64 * (clients - 1) as f64 * rate;
+    let mut single = Vec::new();
+    let mut cluster = Vec::new();
+    for _ in 0..rounds {
+        single.push(ClusterSample {
+            run: one_run("greenhub", clients, rate, messages)?,
+            broker_cpu_us_per_delivery: 0.0,
+        });
+        // An empty Redis each round: the last round's servers were killed with their nicks
+        // still claimed.
+        redis.restart()?;
+        cluster.push(cluster_run(&redis, clients, rate, messages)?);
+    }
+    println!("\n# Two servers and Redis against one server: {clients} clients in one room, {offered:.0} offered deliveries/s\n");
+    println!("| setup | deliveries/s | p50 ms | p99 ms | lost | servers CPU us/delivery | Redis CPU us/delivery |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (setup, runs) in [("one server", &single), ("two servers + Redis", &cluster)] {
+        let pick = |f: fn(&ClusterSample) -> f64| median(runs.iter().map(f).collect());
+        let row = serde_json::json!({
+            "setup": setup, "clients": clients, "offered_per_s": offered,
+            "deliveries_per_s": pick(|s| s.run.per_second),
+            "p50_ms": pick(|s| s.run.p50_ms), "p99_ms": pick(|s| s.run.p99_ms),
+            "lost": runs.iter().map(|s| s.run.lost).sum::<u64>(),
+            "cpu_us_per_delivery": pick(|s| s.run.server_cpu_us_per_delivery),
+            "broker_cpu_us_per_delivery": pick(|s| s.broker_cpu_us_per_delivery),
+        });
+        println!(
+            "| {setup} | {:.0} | {:.1} | {:.1} | {} | {:.3} | {:.3} |",
+            row["deliveries_per_s"].as_f64().unwrap_or(0.0),
+            row["p50_ms"].as_f64().unwrap_or(0.0),
+            row["p99_ms"].as_f64().unwrap_or(0.0),
+            row["lost"],
+            row["cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+            row["broker_cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+        );
+        rows.push(row);
+    }
+    Ok(serde_json::json!({"rounds": rounds, "rows": rows}))
+}
+
+/// One run against two one-hub servers in a cluster at `redis`, clients alternating between
+/// them; the servers' CPU is added up, Redis's is reported apart.
+fn cluster_run(
+    redis: &chat_demo::child::RedisProcess,
+    clients: usize,
+    rate: f64,
+    messages: usize,
+) -> std::io::Result<ClusterSample> {
+    use greenhub_benches::chat::{CLUSTER_URL_ENV, SERVER_ID_ENV};
+    let redis_pid = redis
+        .pid()
+        .ok_or_else(|| std::io::Error::other("redis is not running"))?;
+    pin_pid(redis_pid, 0);
+    let mut servers = Vec::new();
+    for id in ["bench-a", "bench-b"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chat_bench_server"));
+        command
+            .args(["greenhub_cluster", "127.0.0.1:0", "0"])
+            .env(CLUSTER_URL_ENV, redis.url())
+            .env(SERVER_ID_ENV, id);
+        servers.push(start_announced(command)?);
+    }
+    let config = LoadConfig {
+        server: format!("{},{}", servers[0].1, servers[1].1),
+        clients,
+        rooms: 1,
+        messages,
+        rate,
+        timeout: Duration::from_secs(30),
+        burst: false,
+    };
+    let pids: Vec<u32> = servers.iter().map(|(child, _)| child.id()).collect();
+    let cpu = |pids: &[u32]| {
+        pids.iter()
+            .map(|&p| process_cpu_ns(p).unwrap_or(0))
+            .sum::<u64>()
+    };
+    let (servers_before, redis_before) = (cpu(&pids), cpu(&[redis_pid]));
+    let report: std::io::Result<LoadReport> = greenhub::Runtime::builder()
+        .hubs(1)
+        .build()?
+        .run(move || chat_demo::load::run(&config, |_| {}));
+    let (servers_ns, redis_ns) = (
+        cpu(&pids) - servers_before,
+        cpu(&[redis_pid]) - redis_before,
+    );
+    let peak: u64 = pids
+        .iter()
+        .map(|&p| peak_resident_bytes_of_pid(p).unwrap_or(0))
+        .sum();
+    for (mut child, _) in servers {
+        child.kill()?;
+        child.wait()?;
+    }
+    let report = report?;
+    let delivered = report.delivered.max(1) as f64;
+    Ok(ClusterSample {
+        run: Sample {
+            per_second: report.per_second(),
+            p50_ms: report.latency_us(0.50) as f64 / 1000.0,
+            p99_ms: report.latency_us(0.99) as f64 / 1000.0,
+            lost: report.lost() + report.duplicates + report.out_of_order,
+            server_cpu_us_per_delivery: servers_ns as f64 / 1000.0 / delivered,
+            peak_rss_mib: peak as f64 / (1024.0 * 1024.0),
+        },
+        broker_cpu_us_per_delivery: redis_ns as f64 / 1000.0 / delivered,
+    })
+}
+
+/// Pins process `pid` (its main thread; Redis does its work there) to `cpu`, where it can.
+fn pin_pid(pid: u32, cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity get valid
+    // pointers.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(
+            pid as libc::pid_t,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set,
+        );
+    }
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
+    /// The server's address, or several separated by commas (servers of one cluster): client
+    /// `i` connects to the `i % n`-th, so every room spans every server.
     pub server: String,
     pub clients: usize,
     pub rooms: usize,
@@ -167,10 +169,15 @@ pub fn run(config: &LoadConfig, progress: impl Fn(u64) + 'static) -> io::Result<
     let go = Arc::new(Event::new());
     let done = WaitGroup::new();
     let mut connections = Vec::with_capacity(everyone);
+    let servers: Vec<&str> = config.server.split(',').map(str::trim).collect();
     for i in 0..everyone {
         let browser = i >= config.clients;
-        let addr = if browser { &config.web } else { &config.server };
-        let stream = TcpStream::connect(addr.as_str())?;
+        let addr = if browser {
+            config.web.as_str()
+        } else {
+            servers[i % servers.len()]
+        };
+        let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(config.timeout))?;
         stream.set_nodelay(true)?;
         let link = if browser {

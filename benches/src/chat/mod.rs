@@ -32,8 +32,33 @@ pub fn serve(contender: &str, addr: &str) -> io::Result<()> {
             .enable_all()
             .build()?
             .block_on(tokio_server::serve(addr, config)),
+        "greenhub_cluster" => greenhub_cluster_server(addr),
         other => Err(unknown_contender(other)),
     }
+}
+
+/// Names the environment variable that gives `greenhub_cluster` its Redis URL.
+pub const CLUSTER_URL_ENV: &str = "CHAT_BENCH_CLUSTER_URL";
+/// Names the environment variable that gives `greenhub_cluster` its server id.
+pub const SERVER_ID_ENV: &str = "CHAT_BENCH_SERVER_ID";
+
+/// The chat-demo server on one hub, one of a cluster meeting at the Redis that
+/// [`CLUSTER_URL_ENV`] names, as [`SERVER_ID_ENV`]; it never shuts down.
+fn greenhub_cluster_server(addr: &str) -> io::Result<()> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{name} is not set")))
+    };
+    let cluster =
+        chat_demo::server::ClusterConfig::new(&var(CLUSTER_URL_ENV)?, &var(SERVER_ID_ENV)?)?;
+    greenhub_one_hub_server(addr, |listener| {
+        let never = std::sync::Arc::new(greenhub::sync::Event::new());
+        let config = chat_demo::server::Config {
+            cluster: Some(cluster),
+            ..chat_demo::server::Config::default().without_address_limits()
+        };
+        chat_demo::server::serve(listener, config, never)
+    })
 }
 
 /// The chat-demo server itself, on one hub; it never shuts down.

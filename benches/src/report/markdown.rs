@@ -122,6 +122,7 @@ pub fn write_report(out_dir: &Path, results: &Results, context: &Context) -> io:
         .find(|(label, _)| label == "cores")
         .map_or("?", |(_, value)| value.as_str());
     chat_section(&mut md, &mut quoted, results, cores, &charts)?;
+    cluster_section(&mut md, &mut quoted, results);
     targets_section(&mut md, results);
     fast_paths::fast_paths_section(&mut md, results);
     std::fs::write(out_dir.join("REPORT.md"), md)?;
@@ -419,6 +420,66 @@ fn chat_section(
     )
 }
 
+/// Two chat servers sharing the room through Redis against one server (issue 19).
+fn cluster_section(md: &mut String, quoted: &mut figures::Figures, results: &Results) {
+    let Some(cluster) = results.chat.as_ref().map(|chat| &chat["cluster"]) else {
+        return;
+    };
+    if cluster.is_null() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n### Two servers and Redis against one server\n\nThe same paced load, half the clients on each of two \
+         one-hub chat servers that share the room through Redis pub/sub (`--cluster`), against one one-hub server. \
+         Everything under test runs on CPU 0 (one server; or both servers and redis-server), so the rows compare the \
+         same CPU budget; every delivery is checked as above. The broker's cost per delivery is Redis's CPU over the \
+         deliveries, beside the servers' own.\n\n\
+         | setup | clients | offered deliveries/s | deliveries/s | p50 ms | p99 ms | lost | servers CPU us/delivery | Redis CPU us/delivery |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    if let Some(why) = cluster["skipped"].as_str() {
+        let _ = writeln!(md, "| two servers + Redis | | | skipped: {why} | | | | | |");
+        return;
+    }
+    for r in cluster["rows"].as_array().into_iter().flatten() {
+        let setup = text(r, "setup");
+        // Short anchor names for the book: "one server" and "two servers + Redis".
+        let key = if setup.starts_with("two") {
+            "two_servers"
+        } else {
+            "one_server"
+        };
+        let cells = [
+            ("clients", format!("{:.0}", num(r, "clients"))),
+            ("offered", format!("{:.0}", num(r, "offered_per_s"))),
+            ("deliveries", format!("{:.0}", num(r, "deliveries_per_s"))),
+            ("p50", format!("{:.1}", num(r, "p50_ms"))),
+            ("p99", format!("{:.1}", num(r, "p99_ms"))),
+            ("lost", num(r, "lost").to_string()),
+            ("cpu", format!("{:.3}", num(r, "cpu_us_per_delivery"))),
+            (
+                "broker_cpu",
+                format!("{:.3}", num(r, "broker_cpu_us_per_delivery")),
+            ),
+        ];
+        let _ = writeln!(
+            md,
+            "| {setup} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cells[0].1,
+            cells[1].1,
+            cells[2].1,
+            cells[3].1,
+            cells[4].1,
+            cells[5].1,
+            cells[6].1,
+            cells[7].1,
+        );
+        for (column, cell) in cells {
+            quoted.add(&["cluster", key, column], cell);
+        }
+    }
+}
+
 /// The greenhub server a tokio chat server is compared with: the one on as many threads.
 fn peers_of(server: &str) -> Option<&'static str> {
     match server {
@@ -560,4 +621,54 @@ fn targets_section(md: &mut String, results: &Results) {
         "idle chat clients: <= 16 KiB of server memory each",
         idle,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat_with(cluster: Value) -> Results {
+        Results {
+            chat: Some(serde_json::json!({ "cluster": cluster })),
+            ..Results::default()
+        }
+    }
+
+    #[test]
+    fn the_cluster_row_shows_both_setups_and_the_broker_cost() {
+        let rows = serde_json::json!({"rounds": 1, "rows": [
+            {"setup": "one server", "clients": 200, "offered_per_s": 39800.0, "deliveries_per_s": 39650.0,
+             "p50_ms": 2.0, "p99_ms": 12.1, "lost": 0, "cpu_us_per_delivery": 8.759, "broker_cpu_us_per_delivery": 0.0},
+            {"setup": "two servers + Redis", "clients": 200, "offered_per_s": 39800.0, "deliveries_per_s": 39413.0,
+             "p50_ms": 1.7, "p99_ms": 6.7, "lost": 0, "cpu_us_per_delivery": 14.246, "broker_cpu_us_per_delivery": 1.076},
+        ]});
+        let mut md = String::new();
+        cluster_section(&mut md, &chat_with(rows));
+        assert!(
+            md.contains("| one server | 200 | 39800 | 39650 | 2.0 | 12.1 | 0 | 8.759 | 0.000 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| two servers + Redis | 200 | 39800 | 39413 | 1.7 | 6.7 | 0 | 14.246 | 1.076 |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn without_redis_the_cluster_row_says_so_and_the_report_goes_on() {
+        let mut md = String::new();
+        cluster_section(
+            &mut md,
+            &chat_with(serde_json::json!({"skipped": "redis-server is not installed"})),
+        );
+        assert!(
+            md.contains("skipped: redis-server is not installed"),
+            "{md}"
+        );
+        let mut md = String::new();
+        cluster_section(&mut md, &Results::default());
+        assert!(md.is_empty());
+    }
 }

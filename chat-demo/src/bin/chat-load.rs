@@ -1,9 +1,11 @@
 //! `chat-load`: many chat clients in rooms, each sending numbered messages at a set rate (or
 //! all at once with `--burst`); reports deliveries per second and delivery latency, and checks
 //! that every message reached every other member of its room exactly once and in its sender's
-//! order. `--hubs 1,2` starts a `chat-server` (built beside this binary) on each of those hub
-//! counts in turn, runs the same load against each, and compares them. `--web N` adds N
-//! browser-like clients on the web port (WebSocket), checked the same way.
+//! order. `--server A,B` spreads the clients over the servers of a cluster (each delivery is
+//! checked the same way, across servers). `--hubs 1,2` starts a `chat-server` (built beside
+//! this binary) on each of those hub counts in turn, runs the same load against each, and
+//! compares them. `--web N` adds N browser-like clients on the web port (WebSocket), checked
+//! the same way.
 
 use chat_demo::child::{sibling, ServerProcess};
 use chat_demo::load::{run, LoadConfig, LoadReport};
@@ -14,7 +16,8 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// The server's address.
+    /// The server's address, or several separated by commas (servers of one cluster, see
+    /// `chat-server --cluster`): clients go to each in turn, so every room spans them all.
     #[arg(long, default_value = "127.0.0.1:7878")]
     server: String,
     /// Clients to connect (up to 10,000).

@@ -2,6 +2,8 @@
 //! --self-signed] [--hubs N] [--max-clients N] ...`. Sessions run on every hub (one listener
 //! per hub on Linux); browsers chat through the page on the web port.
 //! SIGINT or SIGTERM: every client gets a shutdown notice, queues are flushed, exit 0.
+//! `--cluster redis://HOST:PORT` shares rooms, nicks and private messages with the other
+//! servers pointed at the same Redis.
 
 use chat_demo::server::{ChatServer, Config, Options, WebLimits};
 use clap::Parser;
@@ -72,6 +74,16 @@ struct Args {
     /// Rooms with more members than this do not announce joins, leaves and nick changes.
     #[arg(long, default_value_t = 100)]
     announce_limit: usize,
+    /// Share rooms, nicks and private messages with the other servers using this Redis
+    /// (redis://HOST:PORT); off by default.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// This server's name in the cluster, in logs and Redis keys (default: "server-PID").
+    #[arg(long)]
+    server_id: Option<String>,
+    /// Milliseconds a nick stays claimed after its server stops renewing it (a crash).
+    #[arg(long, default_value_t = 30_000)]
+    cluster_ttl_ms: u64,
 }
 
 fn main() -> std::io::Result<()> {
@@ -85,6 +97,16 @@ fn main() -> std::io::Result<()> {
         }
         Err(err) => log::warn!("cannot raise the descriptor limit: {err}"),
     }
+    let cluster = match &args.cluster {
+        Some(url) => {
+            let id = (args.server_id.clone())
+                .unwrap_or_else(|| format!("server-{}", std::process::id()));
+            let mut cluster = chat_demo::server::ClusterConfig::new(url, &id)?;
+            cluster.claim_ttl = Duration::from_millis(args.cluster_ttl_ms.max(300));
+            Some(cluster)
+        }
+        None => None,
+    };
     let config = Config {
         max_line: args.max_line,
         idle_timeout: Duration::from_secs(args.idle_timeout),
@@ -101,6 +123,7 @@ fn main() -> std::io::Result<()> {
         max_byte_rate: args.max_byte_rate,
         announce_limit: args.announce_limit,
         web: WebLimits::default(),
+        cluster,
     };
     // With --self-signed: where the certificate went and its key's pin, told once the ports
     // are known.

@@ -81,23 +81,27 @@ impl Directory {
         }
     }
 
-    /// Registers a client served by `hub` as guest-N in the lobby; returns its id, nick and
-    /// room.
+    /// Registers a client served by `hub` in the lobby, as `wanted` if that is free here (a
+    /// guest nick the cluster handed out) or else as guest-N; returns its id, nick and room.
     pub(super) fn join(
         &mut self,
         hub: usize,
         outbox: Outbox,
         stream: Arc<Connection>,
+        wanted: Option<String>,
     ) -> (u64, String, Arc<Room>) {
         let id = self.next_id;
         self.next_id += 1;
         let mut n = id;
-        let nick = loop {
-            let candidate = format!("guest-{n}");
-            if !self.nicks.contains_key(&nick_key(&candidate)) {
-                break candidate;
-            }
-            n += 1_000_000;
+        let nick = match wanted {
+            Some(wanted) if !self.nicks.contains_key(&nick_key(&wanted)) => wanted,
+            _ => loop {
+                let candidate = format!("guest-{n}");
+                if !self.nicks.contains_key(&nick_key(&candidate)) {
+                    break candidate;
+                }
+                n += 1_000_000;
+            },
         };
         let room = self.enter(LOBBY, id, hub);
         self.nicks.insert(nick_key(&nick), id);
@@ -158,6 +162,24 @@ impl Directory {
     pub(super) fn outbox_of(&self, nick: &str) -> Option<Outbox> {
         let id = self.nicks.get(&nick_key(nick))?;
         Some(self.clients.get(id)?.outbox.clone())
+    }
+
+    /// Whether some client here is called `nick` (ignoring case and look-alikes).
+    pub(super) fn has_nick(&self, nick: &str) -> bool {
+        self.nicks.contains_key(&nick_key(nick))
+    }
+
+    /// The room called `name` (in any spelling of it), if anyone here is in it.
+    pub(super) fn room(&self, name: &str) -> Option<Arc<Room>> {
+        Some(self.rooms.get(&room_key(name))?.0.clone())
+    }
+
+    /// Every client's nick and room.
+    pub(super) fn members(&self) -> Vec<(String, Arc<str>)> {
+        let clients = self.clients.values();
+        clients
+            .map(|c| (c.nick.clone(), c.room.name.clone()))
+            .collect()
     }
 
     /// Every room with its size, sorted by name.

@@ -17,8 +17,13 @@
 //!
 //! A client is dropped as too slow only when its queue is full *and* its socket has accepted
 //! nothing for [`Config::slow_grace`]; a burst that the kernel's buffers can absorb drops nobody.
+//!
+//! With [`Config::cluster`], several such servers share rooms, nicks, `/who`, `/rooms` and
+//! `/msg` through Redis pub/sub (`cluster/`): a room line leaves through one publisher per
+//! server and arrives through a subscriber that delivers like a hub's fan-out.
 
 mod admission;
+mod cluster;
 mod connection;
 mod directory;
 mod fanout;
@@ -34,6 +39,7 @@ pub use listen::Options;
 pub use web::WebLimits;
 
 use admission::Admissions;
+pub use cluster::ClusterConfig;
 use connection::Connection;
 use directory::{Directory, Room};
 use fanout::{Rooms, TimeSlice};
@@ -100,6 +106,9 @@ pub struct Config {
     pub announce_limit: usize,
     /// Limits of the web port (request heads, WebSocket messages, keep-alive).
     pub web: WebLimits,
+    /// Other servers to share rooms, nicks and private messages with through Redis (see
+    /// [`ClusterConfig`]); `None` (the default) serves on this process alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -120,6 +129,7 @@ impl Default for Config {
             max_byte_rate: 8 * 1024,
             announce_limit: 100,
             web: WebLimits::default(),
+            cluster: None,
         }
     }
 }
@@ -146,7 +156,7 @@ impl Config {
 }
 
 /// What a broadcast carries: a chat line always goes out, a notice only in small rooms.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     Chat,
     Notice,
@@ -167,6 +177,8 @@ struct Chat {
     admissions: Arc<Admissions>,
     directory: Mutex<Directory>,
     rooms: Arc<Rooms>,
+    /// The other servers, when there are any.
+    cluster: Option<Arc<cluster::Cluster>>,
     /// Sessions each hub has run, for [`ChatServer::sessions_per_hub`].
     sessions: Vec<AtomicU64>,
 }
@@ -283,13 +295,21 @@ impl ChatServer {
     ) -> io::Result<ChatServer> {
         let hubs = greenhub::hub_count().unwrap_or(1);
         let limit = config.max_clients.saturating_add(FULL_NOTICES);
+        let cluster = match &config.cluster {
+            Some(cluster) => Some(cluster::Cluster::new(cluster)?),
+            None => None,
+        };
         let chat = Arc::new(Chat {
+            cluster,
             rooms: Rooms::start(),
             admissions: Admissions::new(&config),
             config,
             directory: Mutex::new(Directory::new(hubs)),
             sessions: (0..hubs).map(|_| AtomicU64::new(0)).collect(),
         });
+        if let Some(cluster) = &chat.cluster {
+            cluster.start(&chat);
+        }
         let sessions = chat.clone();
         let handler: Handler = Arc::new(move |stream: Connection, peer: SocketAddr| {
             let admitted = match sessions.admissions.admit(peer.ip()) {
@@ -328,6 +348,9 @@ impl ChatServer {
         match started {
             Ok((server, web)) => Ok(ChatServer { server, web, chat }),
             Err(err) => {
+                if let Some(cluster) = &chat.cluster {
+                    cluster.stop();
+                }
                 chat.rooms.stop();
                 Err(err)
             }
@@ -381,6 +404,9 @@ impl ChatServer {
             log::warn!(
                 "{cancelled} client(s) did not finish within {SHUTDOWN_GRACE:?} of shutdown"
             );
+        }
+        if let Some(cluster) = &self.chat.cluster {
+            cluster.stop();
         }
         self.chat.rooms.stop();
     }
@@ -436,6 +462,9 @@ impl Chat {
     fn tell_room(&self, room: &Arc<Room>, except: u64, kind: Kind, message: Arc<str>) -> bool {
         if kind == Kind::Notice && room.size() > self.config.announce_limit {
             return false;
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(&room.name, kind, &message, self.config.slow_grace);
         }
         self.rooms.broadcast(room, except, message)
     }

@@ -9,7 +9,6 @@
 
 use super::connection::Connection;
 use super::directory::Room;
-use super::listing;
 use super::outbox::{outbox, Outbox};
 use super::throttle::{cost, Throttle};
 use super::web::{self, Control, MessageReader};
@@ -121,6 +120,13 @@ impl Chat {
             "*** welcome! you are {}, in room {LOBBY}. {HELP}",
             me.nick
         )));
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|cluster| !cluster.is_up())
+        {
+            let _ = outbox.send(line(super::cluster::LINK_DOWN));
+        }
         let joined = line(format!("*** {} joined {LOBBY}", me.nick));
         let _ = self.tell_room(&me.room, me.id, Kind::Notice, joined);
 
@@ -208,14 +214,17 @@ impl Chat {
     /// then the error is the line to tell it.
     fn enter(&self, outbox: &Outbox, stream: &Arc<Connection>) -> Result<Me, &str> {
         let hub = greenhub::current_hub().unwrap_or(0);
+        // With other servers, a guest nick none of them gives out (this parks: before the lock).
+        let guest = self.cluster_guest_nick();
         let mut directory = self.directory();
         if directory.closing {
             return Err("*** server shutting down; goodbye\n");
         }
-        let (id, nick, room) = directory.join(hub, outbox.clone(), stream.clone());
+        let (id, nick, room) = directory.join(hub, outbox.clone(), stream.clone(), guest);
         // Listed on its hub before anything can park: a line for the lobby that another hub
         // sends after seeing the new head count finds this member there.
         self.rooms.add(hub, &room, id, outbox.clone());
+        self.clients_changed();
         Ok(Me {
             id,
             nick,
@@ -242,6 +251,8 @@ impl Chat {
         if self.directory().remove(me.id).is_none() {
             return;
         }
+        self.cluster_release(&me.nick);
+        self.clients_changed();
         let why = if too_slow {
             log::info!(
                 "{} dropped: its queue is full and its socket took nothing",
@@ -276,10 +287,22 @@ impl Chat {
                 if let Err(why) = validate_nick(&wanted) {
                     return tell(format!("!!! {why}"));
                 }
+                // Taken here is answered without asking the other servers.
+                if self.directory().has_nick(&wanted)
+                    && crate::text::nick_key(&wanted) != crate::text::nick_key(&me.nick)
+                {
+                    return tell(format!("!!! {wanted} is taken"));
+                }
+                if let Err(why) = self.cluster_claim(&me.nick, &wanted) {
+                    return tell(format!("!!! {why}"));
+                }
                 if let Err(why) = self.directory().rename(me.id, &wanted) {
+                    self.cluster_release(&wanted);
                     return tell(format!("!!! {why}"));
                 }
                 let old = std::mem::replace(&mut me.nick, wanted.clone());
+                self.cluster_release(&old);
+                self.clients_changed();
                 let notice = line(format!("*** {old} is now known as {wanted}"));
                 me.backlogged |= self.tell_room(&me.room, me.id, Kind::Notice, notice);
                 tell(format!("*** you are now {wanted}"))
@@ -292,6 +315,7 @@ impl Chat {
                     return tell(format!("*** you are already in {}", me.room.name));
                 }
                 let new = self.directory().move_to(me.id, &target)?;
+                self.clients_changed();
                 // As in `enter`: moved on its hub before anything can park.
                 self.rooms.remove(me.hub, &me.room, me.id);
                 self.rooms.add(me.hub, &new, me.id, me.outbox.clone());
@@ -303,14 +327,8 @@ impl Chat {
                 tell(format!("*** you are now in {}", me.room.name))
             }
             // Several lines in one queue entry: a few KB at most, however big the server.
-            Command::Rooms(page) => {
-                let sizes = self.directory().room_sizes();
-                tell(listing::rooms(page, &sizes).join("\n"))
-            }
-            Command::Who => {
-                let nicks = self.directory().nicks_in(&me.room.name);
-                tell(listing::who(&me.room.name, &nicks).join("\n"))
-            }
+            Command::Rooms(page) => tell(self.rooms_everywhere(page).join("\n")),
+            Command::Who => tell(self.who_everywhere(&me.room.name).join("\n")),
             Command::Msg { to, text } => {
                 let target = self.directory().outbox_of(&to);
                 match target {
@@ -329,7 +347,9 @@ impl Chat {
                             }
                         }
                     }
-                    None => tell(format!("!!! no one is called {}", sanitize(&to))),
+                    None => self
+                        .message_elsewhere(&me.nick, &to, &text)
+                        .map(Reply::Tell),
                 }
             }
             Command::Help => tell(format!("*** {HELP}")),
