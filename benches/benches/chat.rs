@@ -299,6 +299,7 @@ fn cluster_run(
         rate,
         timeout: Duration::from_secs(30),
         burst: false,
+        ..LoadConfig::default()
     };
     let pids: Vec<u32> = servers.iter().map(|(child, _)| child.id()).collect();
     let cpu = |pids: &[u32]| {

@@ -643,7 +643,8 @@ mod tests {
              "p50_ms": 1.7, "p99_ms": 6.7, "lost": 0, "cpu_us_per_delivery": 14.246, "broker_cpu_us_per_delivery": 1.076},
         ]});
         let mut md = String::new();
-        cluster_section(&mut md, &chat_with(rows));
+        let mut quoted = figures::Figures::default();
+        cluster_section(&mut md, &mut quoted, &chat_with(rows));
         assert!(
             md.contains("| one server | 200 | 39800 | 39650 | 2.0 | 12.1 | 0 | 8.759 | 0.000 |"),
             "{md}"
@@ -654,6 +655,15 @@ mod tests {
             ),
             "{md}"
         );
+        let figures = quoted.to_markdown();
+        assert!(
+            figures.contains("<!-- ANCHOR: cluster-two_servers-broker_cpu -->\n1.076\n"),
+            "{figures}"
+        );
+        assert!(
+            figures.contains("<!-- ANCHOR: cluster-one_server-p99 -->\n12.1\n"),
+            "{figures}"
+        );
     }
 
     #[test]
@@ -661,6 +671,7 @@ mod tests {
         let mut md = String::new();
         cluster_section(
             &mut md,
+            &mut figures::Figures::default(),
             &chat_with(serde_json::json!({"skipped": "redis-server is not installed"})),
         );
         assert!(
@@ -668,7 +679,11 @@ mod tests {
             "{md}"
         );
         let mut md = String::new();
-        cluster_section(&mut md, &Results::default());
+        cluster_section(
+            &mut md,
+            &mut figures::Figures::default(),
+            &Results::default(),
+        );
         assert!(md.is_empty());
     }
 }
