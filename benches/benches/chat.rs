@@ -38,18 +38,19 @@ struct Sample {
 /// The rows of the load table: each names its contender and the share of its clients that
 /// connect as browsers (by WebSocket to the web port) rather than as line clients.
 const ROWS: [(&str, &str, Share); 5] = [
-    ("greenhub", "greenhub", Share::NoBrowsers),
-    ("greenhub_all_hubs", "greenhub_all_hubs", Share::NoBrowsers),
-    ("tokio", "tokio", Share::NoBrowsers),
-    ("tokio_mt", "tokio_mt", Share::NoBrowsers),
-    ("greenhub_half_websocket", WITH_WEB, Share::HalfBrowsers),
+    ("greenhub", "greenhub", Share::Lines),
+    ("greenhub_all_hubs", "greenhub_all_hubs", Share::Lines),
+    ("tokio", "tokio", Share::Lines),
+    ("tokio_mt", "tokio_mt", Share::Lines),
+    ("greenhub_half_websocket", WITH_WEB, Share::Half),
 ];
 
+/// Which of a row's clients are browsers: none, half of them, or all.
 #[derive(Clone, Copy, PartialEq)]
 enum Share {
-    NoBrowsers,
-    HalfBrowsers,
-    AllBrowsers,
+    Lines,
+    Half,
+    All,
 }
 
 /// The line port and, for [`WITH_WEB`], the web port a server announced.
@@ -69,9 +70,9 @@ fn one_run(
     let (mut server, announced) = start_server(contender)?;
     let (addr, web) = ports(&announced);
     let web_clients = match share {
-        Share::NoBrowsers => 0,
-        Share::HalfBrowsers => clients / 2,
-        Share::AllBrowsers => clients,
+        Share::Lines => 0,
+        Share::Half => clients / 2,
+        Share::All => clients,
     };
     if web_clients > 0 && web.is_none() {
         server.kill()?;
@@ -89,7 +90,6 @@ fn one_run(
         burst: false,
         web: web.unwrap_or_default(),
         web_clients,
-        ..LoadConfig::default()
     };
     let pid = server.id();
     let cpu_before = process_cpu_ns(pid).unwrap_or(0);
@@ -134,18 +134,18 @@ fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String
 
 /// The idle rows: each names its contender and whether its clients are browsers.
 const IDLE_ROWS: [(&str, &str, Share); 3] = [
-    ("greenhub", "greenhub", Share::NoBrowsers),
-    ("tokio", "tokio", Share::NoBrowsers),
-    ("greenhub_websocket", WITH_WEB, Share::AllBrowsers),
+    ("greenhub", "greenhub", Share::Lines),
+    ("tokio", "tokio", Share::Lines),
+    ("greenhub_websocket", WITH_WEB, Share::All),
 ];
 
 /// Server resident memory per idle client, in KiB: `clients` connect, each reads its welcome
-/// line, then everyone sits still for a second. With [`Share::AllBrowsers`] every one of them
+/// line, then everyone sits still for a second. With [`Share::All`] every one of them
 /// is a browser: a WebSocket to the web port, welcomed in a text frame.
 fn idle_kib_per_client(contender: &str, share: Share, clients: usize) -> std::io::Result<f64> {
     let (mut server, announced) = start_server(contender)?;
     let (addr, web) = ports(&announced);
-    if share != Share::NoBrowsers && web.is_none() {
+    if share != Share::Lines && web.is_none() {
         server.kill()?;
         return Err(std::io::Error::other(format!(
             "{contender} has no web port"
@@ -156,7 +156,7 @@ fn idle_kib_per_client(contender: &str, share: Share, clients: usize) -> std::io
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
         let stream = match (&web, share) {
-            (Some(web), Share::AllBrowsers) => {
+            (Some(web), Share::All) => {
                 let mut stream = std::net::TcpStream::connect(web.as_str())?;
                 write!(
                     stream,
@@ -173,7 +173,7 @@ fn idle_kib_per_client(contender: &str, share: Share, clients: usize) -> std::io
     let mut welcome = String::new();
     for connection in &mut connections {
         welcome.clear();
-        if share == Share::AllBrowsers {
+        if share == Share::All {
             welcome_frame(connection)?;
             continue;
         }
