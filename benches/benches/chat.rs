@@ -9,18 +9,22 @@
 //! Rounds interleave the contenders and the report gives medians. `--quick` runs one short round
 //! with 200 clients.
 //!
+//! Browsers: the row `greenhub_half_websocket` is the one-hub greenhub server under the same
+//! load with half of the clients on WebSocket (its web port, the page's protocol), and the idle
+//! row `greenhub_websocket` counts what an idle WebSocket client costs beside a line client.
+//!
 //! Last, two chat servers sharing the room through Redis against one server, same load
 //! (`-- --cluster-only` runs just that part, without recording it).
 //!
-//! `cargo bench -p greenhub-benches --bench chat [-- --quick]`
+//! `cargo bench -p greenhub-benches --bench chat [-- --quick] [--idle-only] [--cluster-only]`
 
 use chat_demo::load::{LoadConfig, LoadReport};
-use greenhub_benches::chat::{uses_every_core, CONTENDERS};
+use greenhub_benches::chat::{uses_every_core, WITH_WEB};
 use greenhub_benches::process::{
     median, pin_load_generator, process_cpu_ns, start_announced, unpin,
 };
 use greenhub_benches::rss::{peak_resident_bytes_of_pid, resident_bytes_of_pid};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -34,17 +38,61 @@ struct Sample {
     peak_rss_mib: f64,
 }
 
-fn one_run(contender: &str, clients: usize, rate: f64, messages: usize) -> std::io::Result<Sample> {
-    let (mut server, addr) = start_server(contender)?;
+/// The rows of the load table: each names its contender and the share of its clients that
+/// connect as browsers (by WebSocket to the web port) rather than as line clients.
+const ROWS: [(&str, &str, Share); 5] = [
+    ("greenhub", "greenhub", Share::Lines),
+    ("greenhub_all_hubs", "greenhub_all_hubs", Share::Lines),
+    ("tokio", "tokio", Share::Lines),
+    ("tokio_mt", "tokio_mt", Share::Lines),
+    ("greenhub_half_websocket", WITH_WEB, Share::Half),
+];
+
+/// Which of a row's clients are browsers: none, half of them, or all.
+#[derive(Clone, Copy, PartialEq)]
+enum Share {
+    Lines,
+    Half,
+    All,
+}
+
+/// The line port and, for [`WITH_WEB`], the web port a server announced.
+fn ports(announced: &str) -> (String, Option<String>) {
+    let mut addrs = announced.split_whitespace().map(str::to_string);
+    let line = addrs.next().unwrap_or_default();
+    (line, addrs.next())
+}
+
+fn one_run(
+    contender: &str,
+    share: Share,
+    clients: usize,
+    rate: f64,
+    messages: usize,
+) -> std::io::Result<Sample> {
+    let (mut server, announced) = start_server(contender)?;
+    let (addr, web) = ports(&announced);
+    let web_clients = match share {
+        Share::Lines => 0,
+        Share::Half => clients / 2,
+        Share::All => clients,
+    };
+    if web_clients > 0 && web.is_none() {
+        server.kill()?;
+        return Err(std::io::Error::other(format!(
+            "{contender} has no web port"
+        )));
+    }
     let config = LoadConfig {
         server: addr,
-        clients,
+        clients: clients - web_clients,
         rooms: 1,
         messages,
         rate,
         timeout: Duration::from_secs(30),
         burst: false,
-        ..LoadConfig::default()
+        web: web.unwrap_or_default(),
+        web_clients,
     };
     let pid = server.id();
     let cpu_before = process_cpu_ns(pid).unwrap_or(0);
@@ -87,21 +135,51 @@ fn start_server(contender: &str) -> std::io::Result<(std::process::Child, String
     start_announced(command)
 }
 
+/// The idle rows: each names its contender and whether its clients are browsers.
+const IDLE_ROWS: [(&str, &str, Share); 3] = [
+    ("greenhub", "greenhub", Share::Lines),
+    ("tokio", "tokio", Share::Lines),
+    ("greenhub_websocket", WITH_WEB, Share::All),
+];
+
 /// Server resident memory per idle client, in KiB: `clients` connect, each reads its welcome
-/// line, then everyone sits still for a second.
-fn idle_kib_per_client(contender: &str, clients: usize) -> std::io::Result<f64> {
-    let (mut server, addr) = start_server(contender)?;
+/// line, then everyone sits still for a second. With [`Share::All`] every one of them
+/// is a browser: a WebSocket to the web port, welcomed in a text frame.
+fn idle_kib_per_client(contender: &str, share: Share, clients: usize) -> std::io::Result<f64> {
+    let (mut server, announced) = start_server(contender)?;
+    let (addr, web) = ports(&announced);
+    if share != Share::Lines && web.is_none() {
+        server.kill()?;
+        return Err(std::io::Error::other(format!(
+            "{contender} has no web port"
+        )));
+    }
     std::thread::sleep(Duration::from_millis(200));
     let before = resident_bytes_of_pid(server.id()).unwrap_or(0);
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let stream = std::net::TcpStream::connect(addr.as_str())?;
+        let stream = match (&web, share) {
+            (Some(web), Share::All) => {
+                let mut stream = std::net::TcpStream::connect(web.as_str())?;
+                write!(
+                    stream,
+                    "GET /ws HTTP/1.1\r\nHost: {web}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: Z3JlZW5odWIgaWRsZSBrZXk=\r\n\r\n"
+                )?;
+                stream
+            }
+            _ => std::net::TcpStream::connect(addr.as_str())?,
+        };
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         connections.push(BufReader::new(stream));
     }
     let mut welcome = String::new();
     for connection in &mut connections {
         welcome.clear();
+        if share == Share::All {
+            welcome_frame(connection)?;
+            continue;
+        }
         connection.read_line(&mut welcome)?;
         assert!(welcome.starts_with("*** welcome"), "{welcome}");
     }
@@ -110,6 +188,34 @@ fn idle_kib_per_client(contender: &str, clients: usize) -> std::io::Result<f64> 
     server.kill()?;
     server.wait()?;
     Ok(after.saturating_sub(before) as f64 / 1024.0 / clients as f64)
+}
+
+/// Reads a WebSocket's `101 Switching Protocols` and the text frame of the chat's welcome
+/// after it (the welcome is short, so its frame has a two-byte header and no mask).
+fn welcome_frame(connection: &mut BufReader<std::net::TcpStream>) -> std::io::Result<()> {
+    let mut head = String::new();
+    connection.read_line(&mut head)?;
+    assert!(head.starts_with("HTTP/1.1 101"), "no upgrade: {head}");
+    loop {
+        head.clear();
+        connection.read_line(&mut head)?;
+        if head.trim().is_empty() {
+            break;
+        }
+    }
+    let mut header = [0u8; 2];
+    connection.read_exact(&mut header)?;
+    assert_eq!(header[0], 0x81, "the welcome is one text frame");
+    let mut len = usize::from(header[1] & 0x7f);
+    if len == 126 {
+        let mut extended = [0u8; 2];
+        connection.read_exact(&mut extended)?;
+        len = usize::from(u16::from_be_bytes(extended));
+    }
+    let mut text = vec![0u8; len];
+    connection.read_exact(&mut text)?;
+    assert!(text.starts_with(b"*** welcome"), "{text:?}");
+    Ok(())
 }
 
 /// Raises this process's descriptor limit as far as allowed; returns how many clients fit.
@@ -140,6 +246,19 @@ fn main() -> std::io::Result<()> {
         cluster_comparison(quick)?;
         return Ok(());
     }
+    // `--idle-only`: the idle table alone; `--only ROW,ROW`: those rows of both tables alone.
+    // Either way the tables are printed and not recorded (for comparing commits or rows).
+    let idle_only = args.iter().any(|a| a == "--idle-only");
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|rows| rows.split(',').map(str::to_string).collect());
+    let wanted_row = |row: &str| only.as_ref().is_none_or(|o| o.iter().any(|r| r == row));
+    let rows_run: Vec<(&str, &str, Share)> = ROWS
+        .into_iter()
+        .filter(|(row, _, _)| wanted_row(row))
+        .collect();
     // (messages per second per client, messages per client): about 8 s of sending each.
     let (rounds, clients, loads): (usize, usize, &[(f64, usize)]) = if quick {
         (1, 200, &[(1.0, 2)])
@@ -151,15 +270,15 @@ fn main() -> std::io::Result<()> {
     println!("| offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
-    for &(rate, messages) in loads {
+    for &(rate, messages) in loads.iter().filter(|_| !idle_only) {
         let offered = clients as f64 * (clients - 1) as f64 * rate;
-        let mut samples: Vec<Vec<Sample>> = CONTENDERS.iter().map(|_| Vec::new()).collect();
+        let mut samples: Vec<Vec<Sample>> = rows_run.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
-            for (i, contender) in CONTENDERS.iter().enumerate() {
-                samples[i].push(one_run(contender, clients, rate, messages)?);
+            for (i, (_, contender, share)) in rows_run.iter().enumerate() {
+                samples[i].push(one_run(contender, *share, clients, rate, messages)?);
             }
         }
-        for (contender, runs) in CONTENDERS.iter().zip(&samples) {
+        for ((contender, _, _), runs) in rows_run.iter().zip(&samples) {
             let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
             let (per_second, p50_ms, p99_ms) = (
                 pick(|s| s.per_second),
@@ -191,11 +310,13 @@ fn main() -> std::io::Result<()> {
     println!("|---|---|---|");
     let mut idle_rows = Vec::new();
     // Memory per idle client does not depend on the thread count: one of each kind.
-    for contender in CONTENDERS.into_iter().filter(|c| !uses_every_core(c)) {
-        let kib = idle_kib_per_client(contender, idle)?;
-        println!("| {idle} | {contender} | {kib:.1} |");
-        idle_rows
-            .push(serde_json::json!({"clients": idle, "server": contender, "kib_per_client": kib}));
+    for (row, contender, share) in IDLE_ROWS.into_iter().filter(|(row, _, _)| wanted_row(row)) {
+        let kib = idle_kib_per_client(contender, share, idle)?;
+        println!("| {idle} | {row} | {kib:.1} |");
+        idle_rows.push(serde_json::json!({"clients": idle, "server": row, "kib_per_client": kib}));
+    }
+    if idle_only || only.is_some() {
+        return Ok(());
     }
     let cluster = cluster_comparison(quick)?;
     greenhub_benches::results::record(
@@ -233,7 +354,7 @@ fn cluster_comparison(quick: bool) -> std::io::Result<serde_json::Value> {
     let mut cluster = Vec::new();
     for _ in 0..rounds {
         single.push(ClusterSample {
-            run: one_run("greenhub", clients, rate, messages)?,
+            run: one_run("greenhub", Share::Lines, clients, rate, messages)?,
             broker_cpu_us_per_delivery: 0.0,
         });
         // An empty Redis each round: the last round's servers were killed with their nicks

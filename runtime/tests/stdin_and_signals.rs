@@ -128,7 +128,7 @@ fn turns_child_main() {
         println!("(the hub's voluntary context switches in 300 ms: {switches:?})");
         println!(
             "hub idle while they wait: {}",
-            switches.map_or(true, |n| n < 50)
+            switches.is_none_or(|n| n < 50)
         );
         cancelled.cancel();
         println!(

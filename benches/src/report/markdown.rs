@@ -324,7 +324,10 @@ fn chat_section(
          from the same runs. Ratios: each greenhub server's deliveries/s and p99 over those of the tokio server on as many \
          threads (greenhub over tokio, greenhub_all_hubs over tokio_mt). The tokio peer keeps the rule the greenhub server had \
          before issue 14: a client whose queue is full is dropped at once, so a server that falls behind loses clients, and \
-         the lost column counts the deliveries that cost.\n\n\
+         the lost column counts the deliveries that cost. `greenhub_half_websocket` is the `greenhub` server (one hub, \
+         pinned) with its web port open, under the same load with half of the clients connected as browsers are, by \
+         WebSocket (each line one text frame each way), so its server CPU per delivery beside `greenhub`'s is what the \
+         framing costs; chat-load, also on one hub, decodes those frames too, so deliveries/s and p99 carry its share.\n\n\
          ![chat p99](report/chat_p99.png)\n\n\
          | offered deliveries/s | server | deliveries/s | p50 ms | p99 ms | lost | server CPU us/delivery | peak RSS MiB | greenhub deliveries / it | greenhub p99 / it |\n|---|---|---|---|---|---|---|---|---|---|"
     );
@@ -399,7 +402,9 @@ fn chat_section(
     if !idle.is_empty() {
         let _ = writeln!(
             md,
-            "\n### Idle clients: server resident memory per connected client\n\n| clients | server | KiB per client |\n|---|---|---|"
+            "\n### Idle clients: server resident memory per connected client\n\n\
+             `greenhub_websocket`: the `greenhub` server with every client a browser's WebSocket on its web port.\n\n\
+             | clients | server | KiB per client |\n|---|---|---|"
         );
         for r in &idle {
             let kib = format!("{:.1}", num(r, "kib_per_client"));

@@ -100,10 +100,12 @@ impl Chat {
             }
         };
         self.sessions[me.hub].fetch_add(1, Ordering::Relaxed);
-        let control = Arc::new(Control::new(self.config.web.ping_interval));
-        let framing = match transport {
-            Transport::Lines => Framing::Lines,
-            Transport::WebSocket(_) => Framing::WebSocket(control.clone()),
+        let browser = matches!(transport, Transport::WebSocket(_));
+        // Only a browser's reader and writer share a `Control`; a line client has none.
+        let control = browser.then(|| Arc::new(Control::new(self.config.web.ping_interval)));
+        let framing = match &control {
+            None => Framing::Lines,
+            Some(control) => Framing::WebSocket(control.clone()),
         };
         let writer = Writer::start(stream.clone(), queue, self.config.slow_grace, framing);
         log::info!(
@@ -111,10 +113,7 @@ impl Chat {
             me.nick,
             stream.tcp().peer_addr()?,
             me.hub,
-            match transport {
-                Transport::Lines => "",
-                Transport::WebSocket(_) => ", browser",
-            }
+            if browser { ", browser" } else { "" }
         );
         let _ = outbox.send(line(format!(
             "*** welcome! you are {}, in room {LOBBY}. {HELP}",
@@ -133,19 +132,16 @@ impl Chat {
         // Readers take turns with the writers they fill and with each other: without this,
         // the readers woken together by one poll could each broadcast before any writer ran.
         let mut slice = TimeSlice::new();
-        let mut lines = match transport {
-            Transport::Lines => {
+        let mut lines = match (transport, control) {
+            (Transport::WebSocket(leftover), Some(control)) => Reader::WebSocket(Box::new(
+                MessageReader::new(&stream, leftover, control, outbox.clone(), &self.config),
+            )),
+            // Lines (a browser always has its `control`).
+            _ => {
                 let reads =
                     Deadlines::new(&*stream, self.config.idle_timeout, self.config.line_timeout);
                 Reader::Lines(LineReader::new(reads, self.config.max_line))
             }
-            Transport::WebSocket(leftover) => Reader::WebSocket(Box::new(MessageReader::new(
-                &stream,
-                leftover,
-                control,
-                outbox.clone(),
-                &self.config,
-            ))),
         };
         let mut throttle = self.throttle();
         let result = loop {

@@ -291,7 +291,7 @@ impl TimerWheel {
             // after it is the earliest.
             let slot = (occupied >> here).trailing_zeros() as usize + here;
             let start = self.slot_start(level, slot);
-            if best.map_or(true, |(_, _, earliest)| start < earliest) {
+            if best.is_none_or(|(_, _, earliest)| start < earliest) {
                 best = Some((level, slot, start));
             }
         }

@@ -182,7 +182,7 @@ impl Hub {
         // About to wait a while with nothing to run: a good moment to give back the pages of
         // stacks, and the spare headers, that a burst left behind. Slice by slice, polling in
         // between.
-        if timeout.map_or(true, |t| t >= TRIM_WHEN_IDLE_FOR) {
+        if timeout.is_none_or(|t| t >= TRIM_WHEN_IDLE_FOR) {
             let more_stacks = self.stacks.borrow_mut().trim();
             if self.trim_spare_tasks() || more_stacks {
                 timeout = Some(Duration::ZERO);

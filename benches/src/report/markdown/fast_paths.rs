@@ -29,7 +29,7 @@ struct Check<'a> {
 impl Check<'_> {
     fn met(&self) -> Option<bool> {
         let ours = self.ours?;
-        let absolute = self.at_most.map_or(true, |most| ours <= most);
+        let absolute = self.at_most.is_none_or(|most| ours <= most);
         let relative = match self.times_peer {
             Some(times) => ours <= times * self.peer?.1,
             None => true,

@@ -11,6 +11,7 @@
 //! echo-<connections>-<server>-<column>          echo-10-greenhub-cpu     5.47     (us)
 //! chat-<offered>-<server>-<column>              chat-999000-tokio-p99    22.6     (ms)
 //! idle-<server>                                 idle-greenhub            11.1     (KiB)
+//!                                               idle-greenhub_websocket  19.7     (KiB)
 //! ```
 
 use std::fmt::Write as _;

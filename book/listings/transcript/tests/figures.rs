@@ -84,6 +84,28 @@ fn report_cells(report: &str) -> BTreeMap<String, String> {
             }
         } else if section.starts_with("Chat fan-out") && group.starts_with("Idle") {
             add(&["idle", c[1]], c[2]);
+        } else if section.starts_with("Chat fan-out") && group.starts_with("Two servers") {
+            if c[3].starts_with("skipped") {
+                continue;
+            }
+            let setup = if c[0].starts_with("two") {
+                "two_servers"
+            } else {
+                "one_server"
+            };
+            let columns = [
+                ("clients", 1),
+                ("offered", 2),
+                ("deliveries", 3),
+                ("p50", 4),
+                ("p99", 5),
+                ("lost", 6),
+                ("cpu", 7),
+                ("broker_cpu", 8),
+            ];
+            for (column, i) in columns {
+                add(&["cluster", setup, column], c[i]);
+            }
         }
     }
     cells

@@ -160,7 +160,7 @@ fn far_deadlines_wait_and_the_farthest_are_clamped_not_wrapped() {
     }
     assert_eq!(due(&mut wheel, hours - ms(1)), vec![]);
     assert_eq!(due(&mut wheel, hours + TICK), vec![1]);
-    assert!(wheel.next_deadline().map_or(true, |next| next > hours));
+    assert!(wheel.next_deadline().is_none_or(|next| next > hours));
 }
 
 #[test]
